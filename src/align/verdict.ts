@@ -1,0 +1,117 @@
+/**
+ * The verdict: the JSON contract written once per align run (`verdict.json`) and read by reports,
+ * baselines, the nightly dashboard and CI. Field names in the issue contract are kept as they are;
+ * additions only extend.
+ */
+
+export type Weights = 'initial' | 'final';
+
+export interface TensorComparison {
+  /** Reference tensor name, prefixed by the weights it was computed on: "initial/hidden_states.1". */
+  name: string;
+  shape: number[];
+  maxAbsDiff: number;
+  maxRelDiff: number;
+  atol: number;
+  rtol: number;
+  pass: boolean;
+  /** Elements compared (padded positions excluded where the reference says they are undefined). */
+  compared: number;
+}
+
+export interface ForwardVerdict {
+  pass: boolean;
+  atol: number;
+  rtol: number;
+  maxAbsDiff: number;
+  tensors: TensorComparison[];
+  /** First hidden state / layer output that fails, in model order ("initial/hidden_states.2"), or null. */
+  firstDivergence: string | null;
+}
+
+export type CurvePolicy = 'deterministic' | 'approximate';
+
+export interface MetricComparison {
+  metric: string;
+  policy: CurvePolicy;
+  atol: number;
+  rtol: number;
+  allowedFailingSteps: number;
+  pass: boolean;
+  steps: number;
+  maxAbsDiff: number;
+  maxRelDiff: number;
+  /** Step (0-based optimizer step) where |diff| is largest. */
+  maxAbsDiffStep: number | null;
+  failingSteps: number;
+  firstFailingStep: number | null;
+}
+
+export interface TrainVerdict {
+  pass: boolean;
+  steps: number;
+  /** Of the loss curve (the headline metric); per metric below. */
+  maxAbsDiff: number;
+  maxRelDiff: number;
+  failingSteps: number;
+  firstFailingStep: number | null;
+  msPerStep: number;
+  metrics: MetricComparison[];
+  /** Set when the run stopped early (NaN/Inf loss or gradient), naming the step. */
+  stoppedAt?: { step: number; reason: string };
+}
+
+export interface GenerationCase {
+  name: string;
+  cached: number[];
+  uncached: number[];
+  reference: number[];
+  maxLogitDiff: number;
+  pass: boolean;
+}
+
+export interface GenerationVerdict {
+  pass: boolean;
+  cachedEqualsUncached: boolean;
+  matchesReference: boolean;
+  maxLogitDiff: number;
+  cases: GenerationCase[];
+}
+
+/** Our own per-backend regression golden, checked with the deterministic policy. */
+export interface GoldenVerdict {
+  backend: string;
+  file: string;
+  /** false when no golden exists yet for this backend: reported, never a silent pass. */
+  present: boolean;
+  pass: boolean;
+  metrics: MetricComparison[];
+}
+
+export interface EnvironmentInfo {
+  backend: string;
+  node: string;
+  tfjs: string;
+  platform: string;
+  commit: string | null;
+  /** sha256 of every suite file used, by file name. */
+  suiteHashes: Record<string, string>;
+}
+
+export interface Verdict {
+  schema: 1;
+  suite: string;
+  model: string;
+  backend: string;
+  pass: boolean;
+  /** ISO timestamps. */
+  startedAt: string;
+  finishedAt: string;
+  /** The suite folder as given. */
+  suiteDir: string;
+  forward?: ForwardVerdict;
+  train?: TrainVerdict;
+  generation?: GenerationVerdict;
+  golden?: GoldenVerdict;
+  environment: EnvironmentInfo;
+}
