@@ -1,0 +1,78 @@
+/**
+ * The forward check: run the model on the suite's eval inputs with the initial (and final)
+ * weights and compare every reference tensor — logits, each hidden state, each attention map,
+ * the loss and its parts — naming the first layer output that diverges.
+ */
+import { tf } from '../backend/tf.ts';
+import type { Model } from '../models/model.ts';
+import { readSafetensors } from '../weightmap/readers/safetensors.ts';
+import { disposeBatch, readIntTensors, toBatch, type HostBatch } from './batch-io.ts';
+import { compareTensor, type PositionMask } from './compare-tensor.ts';
+import { loadParams, type LoadOptions } from './load-model.ts';
+import type { ForwardVerdict, TensorComparison, Weights } from './verdict.ts';
+
+export interface ForwardRun {
+  label: Weights;
+  weightsPath: string;
+  referencePath: string;
+}
+
+export interface Tolerance {
+  atol: number;
+  rtol: number;
+}
+
+/** Runs the forward once and returns every output as host floats. */
+export function forwardOutputs(model: Model, weightsPath: string, inputs: HostBatch, load: LoadOptions = {}): Map<string, Float32Array> {
+  const { params } = loadParams(model, weightsPath, load);
+  const batch = toBatch(pick(inputs, model.inputNames));
+  try {
+    const outputs = tf.tidy(() => model.forward(params.get, batch, { taps: true }).outputs);
+    const host = new Map<string, Float32Array>();
+    for (const [name, t] of Object.entries(outputs)) {
+      host.set(name, t.dataSync() as Float32Array);
+      t.dispose();
+    }
+    return host;
+  } finally {
+    disposeBatch(batch);
+    params.dispose();
+  }
+}
+
+export function checkForward(model: Model, evalInputsPath: string, runs: readonly ForwardRun[], tol: Tolerance, load: LoadOptions = {}): ForwardVerdict {
+  const inputs = readIntTensors(readSafetensors(evalInputsPath));
+  const tensors: TensorComparison[] = [];
+  let firstDivergence: string | null = null;
+  for (const run of runs) {
+    const ours = forwardOutputs(model, run.weightsPath, inputs, load);
+    const reference = readSafetensors(run.referencePath);
+    const compared = new Map<string, TensorComparison>();
+    for (const ref of reference.tensors.values()) {
+      const name = `${run.label}/${ref.name}`;
+      const actual = ours.get(ref.name);
+      const result = actual
+        ? compareTensor(name, actual, ref.toFloat32(), [...ref.shape], tol.atol, tol.rtol, maskFor(model, ref.name, inputs))
+        : { name, shape: [...ref.shape], atol: tol.atol, rtol: tol.rtol, maxAbsDiff: Number.POSITIVE_INFINITY, maxRelDiff: Number.POSITIVE_INFINITY, pass: false, compared: 0 };
+      compared.set(ref.name, result);
+      tensors.push(result);
+    }
+    if (firstDivergence === null) {
+      const layer = model.layerOutputOrder().find((n) => compared.get(n)?.pass === false);
+      if (layer) firstDivergence = `${run.label}/${layer}`;
+    }
+  }
+  const maxAbsDiff = tensors.reduce((m, t) => Math.max(m, t.maxAbsDiff), 0);
+  return { pass: tensors.length > 0 && tensors.every((t) => t.pass), atol: tol.atol, rtol: tol.rtol, maxAbsDiff, tensors, firstDivergence };
+}
+
+function maskFor(model: Model, name: string, inputs: HostBatch): PositionMask | undefined {
+  const axis = model.paddedAxes.find((a) => a.pattern.test(name));
+  const mask = axis && inputs[axis.maskInput];
+  if (!axis || !mask) return undefined;
+  return { axis: axis.axis, valid: mask.data, positions: mask.shape[1] };
+}
+
+function pick(inputs: HostBatch, names: readonly string[]): HostBatch {
+  return Object.fromEntries(Object.entries(inputs).filter(([k]) => names.includes(k)));
+}

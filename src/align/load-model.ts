@@ -1,0 +1,63 @@
+/**
+ * From a suite's config and a checkpoint to a model with its parameters: picks the family from
+ * config.json, the weight map from the family and the checkpoint format, and refuses a checkpoint
+ * that does not fit unless told otherwise.
+ */
+import { InputError } from '../errors.ts';
+import { bertConfigFromHf, bertModel } from '../models/bert.ts';
+import { readJsonObject, type JsonObject } from '../models/hf-config.ts';
+import type { Model } from '../models/model.ts';
+import { ParamStore } from '../models/params.ts';
+import type { Checkpoint } from '../weightmap/checkpoint.ts';
+import { applyWeightMap, requireComplete, type MapReport, type WeightMap } from '../weightmap/map.ts';
+import { hfBertMap, hfMegatronBertMap } from '../weightmap/maps/hf-bert.ts';
+import { openCheckpoint } from '../weightmap/readers/detect.ts';
+
+export interface LoadedModel {
+  model: Model;
+  params: ParamStore;
+  report: MapReport;
+  checkpoint: Checkpoint;
+}
+
+export function modelFromConfig(configFile: string): Model {
+  const json = readJsonObject(configFile);
+  return modelFromConfigJson(json, configFile);
+}
+
+export function modelFromConfigJson(json: JsonObject, file: string): Model {
+  switch (json.model_type) {
+    case 'bert':
+    case 'megatron-bert':
+      return bertModel(bertConfigFromHf(json, file));
+    default:
+      throw new InputError('unsupported model_type', { file, tensor: 'model_type', expected: 'bert | megatron-bert', actual: JSON.stringify(json.model_type) });
+  }
+}
+
+/** The map for a model family reading checkpoints in that family's HF layout. */
+export function weightMapFor(model: Model): WeightMap {
+  switch (model.family) {
+    case 'bert':
+      return hfBertMap;
+    case 'megatron-bert':
+      return hfMegatronBertMap;
+    default:
+      throw new Error(`no weight map for family ${model.family}`);
+  }
+}
+
+export interface LoadOptions {
+  /** Accept unmapped, missing or mismatched tensors (missing ones then fail at first use). */
+  allowIncomplete?: boolean;
+}
+
+export function loadParams(model: Model, checkpointPath: string, options: LoadOptions = {}): LoadedModel {
+  const checkpoint = openCheckpoint(checkpointPath);
+  const map = weightMapFor(model);
+  const heads = (model.config as { heads?: number }).heads;
+  const { values, report } = applyWeightMap(checkpoint, map, model.specs, { heads });
+  if (!options.allowIncomplete) requireComplete(report, checkpointPath, map.name);
+  const specs = options.allowIncomplete ? model.specs.filter((s) => values.has(s.name)) : model.specs;
+  return { model, params: new ParamStore(specs, values), report, checkpoint };
+}

@@ -1,0 +1,78 @@
+/**
+ * A suite is a folder laid out like the reference fixtures. This finds its files by the fixture
+ * naming conventions, so any folder shaped the same way works, whatever its sizes and step count.
+ * Only files that exist are listed; each check says what it lacks.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { InputError } from '../errors.ts';
+
+export interface SuiteFiles {
+  config?: string;
+  /** Initial weights (any checkpoint format the readers accept). */
+  weights?: string;
+  finalWeights?: string;
+  evalInputs?: string;
+  forwardInitial?: string;
+  forwardFinal?: string;
+  batches?: string;
+  hyperparams?: string;
+  curve?: string;
+  generationJson?: string;
+  generationTensors?: string;
+}
+
+export interface Suite {
+  name: string;
+  dir: string;
+  files: SuiteFiles;
+}
+
+const WEIGHT_CANDIDATES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'];
+
+/** `nameOrDir`: a folder, or the name of a shipped suite under `baselinesDir`. */
+export function resolveSuiteDir(nameOrDir: string, baselinesDir: string): string {
+  if (existsSync(nameOrDir) && statSync(nameOrDir).isDirectory()) return resolve(nameOrDir);
+  const shipped = join(baselinesDir, nameOrDir);
+  if (!nameOrDir.includes('/') && existsSync(shipped) && statSync(shipped).isDirectory()) return resolve(shipped);
+  const available = existsSync(baselinesDir) ? readdirSync(baselinesDir).filter((n) => statSync(join(baselinesDir, n)).isDirectory()) : [];
+  throw new InputError('no such suite folder', { file: nameOrDir, expected: `a folder, or one of: ${available.join(', ')}`, actual: 'nothing there' });
+}
+
+export function loadSuite(dir: string): Suite {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError('suite folder not found', { file: dir });
+  const names = new Set(readdirSync(dir));
+  const at = (name: string | undefined) => (name !== undefined && names.has(name) ? join(dir, name) : undefined);
+  const matching = (re: RegExp) => [...names].filter((n) => re.test(n)).sort()[0];
+  const files: SuiteFiles = {
+    config: at('config.json'),
+    weights: at(WEIGHT_CANDIDATES.find((n) => names.has(n))) ?? at(matching(/^hf_padded.*\.safetensors$/)),
+    finalWeights: at('final_weights.safetensors'),
+    evalInputs: at('eval_inputs.safetensors'),
+    forwardInitial: at('forward_initial.safetensors') ?? at(matching(/^forward_vpad\d+\.safetensors$/)),
+    forwardFinal: at('forward_final.safetensors') ?? at(matching(/^forward_final_vpad\d+\.safetensors$/)),
+    batches: at('batches.safetensors'),
+    hyperparams: at('hyperparams.json'),
+    curve: at('train_curve.json'),
+    generationJson: at('generation.json'),
+    generationTensors: at('generation.safetensors'),
+  };
+  return { name: basename(resolve(dir)), dir: resolve(dir), files };
+}
+
+export function requireFile(suite: Suite, key: keyof SuiteFiles, what: string): string {
+  const file = suite.files[key];
+  if (!file) throw new InputError(`suite has no ${what}`, { file: suite.dir, expected: what, actual: 'missing' });
+  return file;
+}
+
+/** sha256 of each suite file that exists, by file name: recorded in every verdict. */
+export function hashSuiteFiles(suite: Suite): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const file of Object.values(suite.files)) {
+    if (!file) continue;
+    out[basename(file)] = createHash('sha256').update(readFileSync(file)).digest('hex');
+  }
+  return out;
+}

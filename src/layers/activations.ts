@@ -1,0 +1,41 @@
+/**
+ * Activations by their HuggingFace names (transformers/activations.py), so a config's
+ * `hidden_act` selects the exact formula the reference used.
+ */
+import { tf, type Tensor } from '../backend/tf.ts';
+
+export type Activation = 'gelu' | 'gelu_new' | 'gelu_fast' | 'gelu_pytorch_tanh' | 'relu' | 'quick_gelu' | 'tanh';
+
+export const ACTIVATIONS: readonly Activation[] = ['gelu', 'gelu_new', 'gelu_fast', 'gelu_pytorch_tanh', 'relu', 'quick_gelu', 'tanh'];
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+export function activation(x: Tensor, kind: Activation): Tensor {
+  switch (kind) {
+    case 'gelu': // exact: ½x(1 + erf(x/√2))
+      return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+    case 'gelu_new': // tanh form: ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+    case 'gelu_pytorch_tanh':
+      return tanhGelu(x, SQRT_2_OVER_PI);
+    case 'gelu_fast': // the same with the constant rounded as HF writes it
+      return tanhGelu(x, 0.7978845608);
+    case 'quick_gelu': // x·σ(1.702x)
+      return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+    case 'relu':
+      return tf.relu(x);
+    case 'tanh':
+      return tf.tanh(x);
+  }
+}
+
+function tanhGelu(x: Tensor, c: number): Tensor {
+  // torch evaluates pow(x, 3.0) as x·x·x; tf.pow would also build an unused exponent gradient.
+  const cube = tf.mul(tf.mul(x, x), x);
+  const inner = tf.mul(c, tf.add(x, tf.mul(0.044715, cube)));
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+}
+
+export function parseActivation(name: unknown, where: string): Activation {
+  if (typeof name === 'string' && (ACTIVATIONS as readonly string[]).includes(name)) return name as Activation;
+  throw new Error(`${where}: unsupported activation ${JSON.stringify(name)} (supported: ${ACTIVATIONS.join(', ')})`);
+}

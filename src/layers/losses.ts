@@ -1,0 +1,25 @@
+/** Losses with torch's conventions: mean over targets that are not ignored. */
+import { tf, type Tensor } from '../backend/tf.ts';
+
+/** HF and torch.nn.CrossEntropyLoss skip targets equal to −100; Megatron's sop loss uses −1. */
+export const HF_IGNORE_INDEX = -100;
+
+/**
+ * Cross-entropy of logits [N, C] against integer targets [N], averaged over targets ≠ ignoreIndex
+ * (torch: NaN when every target is ignored). The target's log-probability is picked with a one-hot
+ * product rather than a gather, so the backward pass is a dense multiply.
+ */
+export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: number): Tensor {
+  const classes = logits.shape[logits.shape.length - 1];
+  const flatLogits = logits.reshape([-1, classes]); // [N, C]
+  const flatTargets = tf.cast(targets.reshape([-1]), 'int32'); // [N]
+  const kept = tf.notEqual(flatTargets, ignoreIndex); // [N] bool
+  const keep = tf.cast(kept, 'float32');
+  // Ignored targets become −1, which one-hots to all zeros, so they pick nothing.
+  const safeTargets = tf.where(kept, flatTargets, tf.fill(flatTargets.shape, -1, 'int32'));
+  // Cast rather than oneHot(..., 'float32'): tfjs-backend-wasm 4.22 returns all zeros for that dtype.
+  const oneHot = tf.cast(tf.oneHot(safeTargets, classes), 'float32'); // [N, C]
+  const logProbs = tf.logSoftmax(flatLogits); // [N, C]
+  const picked = tf.sum(tf.mul(oneHot, logProbs), 1); // [N]
+  return tf.div(tf.neg(tf.sum(tf.mul(picked, keep))), tf.sum(keep));
+}

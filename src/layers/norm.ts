@@ -1,0 +1,27 @@
+/**
+ * LayerNorm and RMS norm, with eps always given by the caller: TF.js defaults LayerNorm eps to
+ * 1e-3, BERT uses 1e-12, GPT-2 1e-5, T5 1e-6, and the difference shows in the first forward.
+ */
+import { tf, type Tensor } from '../backend/tf.ts';
+
+export interface LayerNormParams {
+  weight: Tensor; // [H]
+  bias: Tensor; // [H]
+}
+
+/** torch.nn.LayerNorm over the last axis: biased variance, (x − mean)·rsqrt(var + eps)·w + b. */
+export function layerNorm(x: Tensor, p: LayerNormParams, eps: number): Tensor {
+  const axis = x.shape.length - 1;
+  const mean = tf.mean(x, axis, true); // [..., 1]
+  const centered = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centered), axis, true); // [..., 1]
+  const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
+  return tf.add(tf.mul(normed, p.weight), p.bias);
+}
+
+/** T5LayerNorm: no mean subtraction, no bias: w · x·rsqrt(mean(x²) + eps). */
+export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+  const axis = x.shape.length - 1;
+  const meanSquare = tf.mean(tf.square(x), axis, true); // [..., 1]
+  return tf.mul(weight, tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))));
+}

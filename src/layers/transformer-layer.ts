@@ -1,0 +1,99 @@
+/**
+ * One transformer block built from the shared sublayers. Placement decides where the norms sit:
+ *   post (BERT):              x = N(x + attn(x));        x = N(x + mlp(x))
+ *   pre  (GPT-2, Megatron, T5): x = x + attn(N(x));      x = x + mlp(N(x))
+ * A decoder block (T5) adds cross-attention between the two, placed the same way.
+ */
+import { tf, type Tensor } from '../backend/tf.ts';
+import type { Activation } from './activations.ts';
+import { crossAttention, selfAttention, type AttentionParams, type KeyValue } from './attention.ts';
+import { mlp, type MlpParams } from './mlp.ts';
+import { layerNorm, rmsNorm } from './norm.ts';
+
+export interface NormParams {
+  weight: Tensor;
+  /** Absent for RMS norm. */
+  bias?: Tensor;
+}
+
+export type NormKind = 'layer' | 'rms';
+
+export interface NormSpec {
+  kind: NormKind;
+  eps: number;
+}
+
+export function applyNorm(x: Tensor, p: NormParams, spec: NormSpec): Tensor {
+  if (spec.kind === 'rms') return rmsNorm(x, p.weight, spec.eps);
+  if (!p.bias) throw new Error('LayerNorm needs a bias');
+  return layerNorm(x, { weight: p.weight, bias: p.bias }, spec.eps);
+}
+
+export interface TransformerLayerParams {
+  selfAttn: AttentionParams;
+  selfAttnNorm: NormParams;
+  crossAttn?: AttentionParams;
+  crossAttnNorm?: NormParams;
+  mlp: MlpParams;
+  mlpNorm: NormParams;
+}
+
+export interface TransformerLayerOptions {
+  heads: number;
+  scaleScores: boolean;
+  placement: 'pre' | 'post';
+  norm: NormSpec;
+  activation: Activation;
+}
+
+export interface TransformerLayerInputs {
+  x: Tensor; // [B, T, H]
+  /** Additive bias for self-attention: masks, plus T5's position bias. */
+  selfBias?: Tensor;
+  /** Cross-attention (decoder blocks only). */
+  encoderOut?: Tensor | null;
+  crossBias?: Tensor;
+  /** Key/value cache of earlier positions (incremental decoding). */
+  past?: KeyValue;
+  /** Cross-attention keys/values computed once per encoder output. */
+  crossMemory?: KeyValue;
+}
+
+export interface TransformerLayerOutputs {
+  out: Tensor; // [B, T, H]
+  selfProbs: Tensor;
+  crossProbs?: Tensor;
+  selfKv: KeyValue;
+  crossKv?: KeyValue;
+}
+
+export function transformerLayer(p: TransformerLayerParams, o: TransformerLayerOptions, inputs: TransformerLayerInputs): TransformerLayerOutputs {
+  const attnOpts = { heads: o.heads, scaleScores: o.scaleScores };
+  const sub = (x: Tensor, norm: NormParams, f: (h: Tensor) => Tensor): Tensor =>
+    o.placement === 'pre' ? tf.add(x, f(applyNorm(x, norm, o.norm))) : applyNorm(tf.add(x, f(x)), norm, o.norm);
+
+  let selfResult: ReturnType<typeof selfAttention> | undefined;
+  let x = sub(inputs.x, p.selfAttnNorm, (h) => {
+    selfResult = selfAttention(h, p.selfAttn, { ...attnOpts, bias: inputs.selfBias }, inputs.past);
+    return selfResult.out;
+  });
+
+  let crossResult: ReturnType<typeof crossAttention> | undefined;
+  if (p.crossAttn) {
+    const crossParams = p.crossAttn;
+    if (!p.crossAttnNorm) throw new Error('cross-attention needs its norm');
+    x = sub(x, p.crossAttnNorm, (h) => {
+      crossResult = crossAttention(h, inputs.encoderOut ?? null, crossParams, { ...attnOpts, bias: inputs.crossBias }, inputs.crossMemory);
+      return crossResult.out;
+    });
+  }
+
+  x = sub(x, p.mlpNorm, (h) => mlp(h, p.mlp, o.activation));
+  return {
+    out: x,
+    selfProbs: selfResult!.probs,
+    selfKv: selfResult!.kv,
+    crossProbs: crossResult?.probs,
+    crossKv: crossResult?.kv,
+  };
+}
