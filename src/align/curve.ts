@@ -21,6 +21,8 @@ export interface StepRecord {
   parts: Record<string, number>;
   gradNorm: number;
   lr: number;
+  /** Gradient elements exactly zero after clipping (Megatron's num-zeros), when counted. */
+  numZeros?: number;
 }
 
 export function curveFromRecords(records: readonly StepRecord[]): Curve {
@@ -30,6 +32,7 @@ export function curveFromRecords(records: readonly StepRecord[]): Curve {
     metrics.lr.push(r.lr);
     metrics.grad_norm.push(r.gradNorm);
     for (const [k, v] of Object.entries(r.parts)) (metrics[k] ??= []).push(v);
+    if (r.numZeros !== undefined) (metrics.num_zeros ??= []).push(r.numZeros);
   }
   return { steps: records.map((r) => r.step), metrics };
 }

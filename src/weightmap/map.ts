@@ -180,3 +180,10 @@ export function requireComplete(report: MapReport, file: string, mapName: string
   const tensor = report.mismatched[0]?.source ?? report.unmapped[0] ?? report.missing[0];
   throw new InputError(`checkpoint does not fit the model (${lines.join('; ')})`, { file, tensor });
 }
+
+/** Our parameter names a foreign name maps to (empty when dropped or unknown). */
+export function targetsForSource(map: WeightMap, sourceName: string): string[] {
+  const hit = findRule(map.rules.map(compile), normaliseSourceName(sourceName, map));
+  if (!hit) return [];
+  return targetsOf(hit.rule).map((t) => fill(t, hit.index));
+}

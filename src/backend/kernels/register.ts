@@ -4,11 +4,13 @@
  */
 import { tf } from '../tf.ts';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.ts';
+import { wrapWasmBatchMatMul } from './wasm-matmul.ts';
 
 const REQUIRED_FOR_TRAINING = ['UnsortedSegmentSum'] as const;
 
 export function registerMissingKernels(tfjsBackend: string): string[] {
   const registered: string[] = [];
+  if (tfjsBackend === 'wasm' && wrapWasmBatchMatMul()) registered.push('BatchMatMul (transpose via fast path)');
   for (const kernelName of REQUIRED_FOR_TRAINING) {
     if (tf.getKernel(kernelName, tfjsBackend) !== undefined) continue;
     if (tfjsBackend !== 'wasm') continue; // only the wasm backend's layout is known here

@@ -1,0 +1,112 @@
+/**
+ * One align run of one suite, end to end: forward parity, the training curve, our golden, then
+ * the verdict and its report folder. The CLI, the nightly check and the tests all come through
+ * here, so they cannot disagree about what "aligned" means.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { selectBackend } from '../backend/select.ts';
+import { loadManifest } from './baseline/manifest.ts';
+import { curveToJson, type Curve, type StepRecord } from './curve.ts';
+import { describeEnvironment } from './environment.ts';
+import { checkForward, type ForwardRun } from './forward-check.ts';
+import { modelFromConfig } from './load-model.ts';
+import { writeRunReports } from './report/write.ts';
+import { loadSuite, requireFile, type Suite } from './suite.ts';
+import { checkTraining } from './train-check.ts';
+import type { Verdict } from './verdict.ts';
+
+export type Check = 'forward' | 'train';
+export const CHECKS: readonly Check[] = ['forward', 'train'];
+
+export interface RunSuiteOptions {
+  suiteDir: string;
+  steps?: number;
+  /** Run only this check (default: every check the suite has references for). */
+  only?: Check;
+  backend?: string;
+  /** Initial weights from this checkpoint instead of the suite's own. */
+  weights?: string;
+  /** Where run folders go: <reportsDir>/<suite>/<runDirName>. */
+  reportsDir: string;
+  runDirName?: string;
+  /** Write the HTML/JUnit/Markdown reports (verdict.json and curves are always written). */
+  reports?: boolean;
+  allowIncomplete?: boolean;
+  log?: (line: string) => void;
+  onStep?: (record: StepRecord, total: number) => void;
+}
+
+export interface RunSuiteResult {
+  verdict: Verdict;
+  runDir: string;
+  curve?: Curve;
+  referenceCurve?: Curve;
+}
+
+export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult> {
+  const startedAt = new Date();
+  const log = options.log ?? (() => {});
+  const backend = await selectBackend(options.backend);
+  const suite = loadSuite(options.suiteDir);
+  const manifest = loadManifest(suite.dir);
+  const model = modelFromConfig(requireFile(suite, 'config', 'config.json'));
+  const load = { allowIncomplete: options.allowIncomplete };
+  log(`suite ${suite.name} (${model.family}) on backend ${backend.name}`);
+
+  const verdict: Verdict = {
+    schema: 1,
+    suite: suite.name,
+    model: model.family,
+    backend: backend.name,
+    pass: false,
+    startedAt: startedAt.toISOString(),
+    finishedAt: startedAt.toISOString(),
+    suiteDir: suite.dir,
+    environment: describeEnvironment(backend, suite),
+  };
+  const wants = (check: Check) => options.only === undefined || options.only === check;
+  let curve: Curve | undefined;
+  let referenceCurve: Curve | undefined;
+
+  if (wants('forward') && (options.only === 'forward' || suite.files.forwardInitial)) {
+    verdict.forward = checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), forwardRuns(suite, options.weights), manifest.tolerances.forward, load);
+  }
+  if (wants('train') && (options.only === 'train' || suite.files.curve)) {
+    const result = checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, backend: backend.name, load, onStep: options.onStep });
+    verdict.train = result.verdict;
+    verdict.golden = result.golden;
+    curve = result.curve;
+    referenceCurve = result.reference;
+  }
+
+  const sections = [verdict.forward, verdict.train, verdict.generation];
+  const ran = sections.filter((s) => s !== undefined);
+  // A missing golden is reported, not failed: a new backend has none until someone blesses one.
+  const goldenOk = !verdict.golden || !verdict.golden.present || verdict.golden.pass;
+  verdict.pass = ran.length > 0 && ran.every((s) => s!.pass) && goldenOk;
+  verdict.finishedAt = new Date().toISOString();
+
+  const runDir = resolve(options.reportsDir, suite.name, options.runDirName ?? timestamp(startedAt));
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'verdict.json'), `${JSON.stringify(verdict, null, 2)}\n`);
+  if (curve) writeFileSync(join(runDir, 'curve.json'), `${JSON.stringify(curveToJson(curve))}\n`);
+  if (referenceCurve) writeFileSync(join(runDir, 'reference-curve.json'), `${JSON.stringify(curveToJson(referenceCurve))}\n`);
+  if (options.reports !== false) await writeRunReports(runDir, { verdict, curve, referenceCurve });
+  return { verdict, runDir, curve, referenceCurve };
+}
+
+function forwardRuns(suite: Suite, weightsOverride?: string): ForwardRun[] {
+  const runs: ForwardRun[] = [
+    { label: 'initial', weightsPath: weightsOverride ?? requireFile(suite, 'weights', 'initial weights'), referencePath: requireFile(suite, 'forwardInitial', 'reference forward (forward_initial.safetensors)') },
+  ];
+  if (suite.files.finalWeights && suite.files.forwardFinal) {
+    runs.push({ label: 'final', weightsPath: suite.files.finalWeights, referencePath: suite.files.forwardFinal });
+  }
+  return runs;
+}
+
+/** 2026-11-30T11-22-33-123Z: sortable, and legal in file names everywhere. */
+export function timestamp(d: Date): string {
+  return d.toISOString().replace(/:/g, '-').replace('.', '-');
+}

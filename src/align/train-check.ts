@@ -1,0 +1,85 @@
+/**
+ * The training check: replay the reference's batches from the initial weights for N steps and
+ * compare every curve metric the reference recorded (loss, its parts, grad norm, lr, …) with the
+ * suite's tolerance policy, plus imported references and our own golden for this backend.
+ */
+import { InputError } from '../errors.ts';
+import type { Model } from '../models/model.ts';
+import { readJsonObject } from '../models/hf-config.ts';
+import { checkGolden } from './baseline/golden.ts';
+import { compareWithReferences } from './baseline/compare-references.ts';
+import { curveToleranceFor, type Manifest } from './baseline/manifest.ts';
+import { compareMetric } from './compare-curve.ts';
+import { curveFromRecords, readCurve, truncateCurve, type Curve, type StepRecord } from './curve.ts';
+import { loadParams, weightMapFor, type LoadOptions } from './load-model.ts';
+import { requireFile, type Suite } from './suite.ts';
+import { BatchSource } from './train/batches.ts';
+import { parseHyperparams } from './train/hyperparams.ts';
+import { train } from './train/loop.ts';
+import type { GoldenVerdict, MetricComparison, TrainVerdict } from './verdict.ts';
+
+export interface TrainCheckOptions {
+  steps?: number;
+  weights?: string;
+  backend: string;
+  load?: LoadOptions;
+  onStep?: (record: StepRecord, total: number) => void;
+}
+
+export interface TrainCheckResult {
+  verdict: TrainVerdict;
+  golden: GoldenVerdict;
+  curve: Curve;
+  reference: Curve;
+}
+
+/** Curve series that describe the run rather than measure it; never compared. */
+const BOOKKEEPING = new Set(['iteration', 'time_ms', 'consumed_samples', 'lr_after_step']);
+
+export function checkTraining(model: Model, suite: Suite, manifest: Manifest, options: TrainCheckOptions): TrainCheckResult {
+  const referenceFull = readCurve(requireFile(suite, 'curve', 'reference curve (train_curve.json)'));
+  const hyperFile = requireFile(suite, 'hyperparams', 'hyperparams.json');
+  const spec = parseHyperparams(readJsonObject(hyperFile), hyperFile, model.specs, weightMapFor(model));
+  const batches = BatchSource.open(requireFile(suite, 'batches', 'training batches (batches.safetensors)'), model.inputNames);
+  const steps = options.steps ?? referenceFull.steps.length;
+  if (!Number.isInteger(steps) || steps <= 0) throw new InputError('--steps must be a positive integer', { actual: String(steps) });
+  if (steps > referenceFull.steps.length) {
+    throw new InputError('more steps asked than the reference curve has', { file: suite.files.curve, expected: `≤ ${referenceFull.steps.length}`, actual: String(steps) });
+  }
+  if (steps > batches.steps) throw new InputError('more steps asked than there are batches', { file: batches.file, expected: `≤ ${batches.steps}`, actual: String(steps) });
+
+  const weights = options.weights ?? requireFile(suite, 'weights', 'initial weights');
+  const { params } = loadParams(model, weights, options.load);
+  let result: ReturnType<typeof train>;
+  try {
+    result = train(model, params, batches, { ...spec, steps }, { steps, onStep: (r) => options.onStep?.(r, steps) });
+  } finally {
+    params.dispose();
+  }
+  const curve = curveFromRecords(result.records);
+  const reference = truncateCurve(referenceFull, steps);
+
+  const metrics: MetricComparison[] = [];
+  for (const metric of Object.keys(reference.metrics)) {
+    if (BOOKKEEPING.has(metric)) continue;
+    const tol = curveToleranceFor(manifest, metric);
+    if (!tol) throw new InputError(`no tolerance for curve metric ${JSON.stringify(metric)}: add tolerances.curve.${metric} to manifest.json`, { file: suite.files.curve });
+    metrics.push(compareMetric(metric, curve, reference, tol));
+  }
+  metrics.push(...compareWithReferences(suite.dir, manifest, curve));
+  const loss = metrics.find((m) => m.metric === 'loss');
+  if (!loss) throw new InputError('reference curve has no "loss" series', { file: suite.files.curve });
+
+  const verdict: TrainVerdict = {
+    pass: !result.stoppedAt && metrics.every((m) => m.pass),
+    steps: result.records.length,
+    maxAbsDiff: loss.maxAbsDiff,
+    maxRelDiff: loss.maxRelDiff,
+    failingSteps: loss.failingSteps,
+    firstFailingStep: loss.firstFailingStep,
+    msPerStep: result.msPerStep,
+    metrics,
+    ...(result.stoppedAt ? { stoppedAt: result.stoppedAt } : {}),
+  };
+  return { verdict, golden: checkGolden(suite.dir, options.backend, curve), curve, reference };
+}

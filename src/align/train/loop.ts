@@ -1,0 +1,105 @@
+/**
+ * The deterministic training replay: for each step, forward + backward on the backend, then
+ * clipping and AdamW on host copies (train/optimizer.ts), in the reference's order:
+ *   loss = forward(batch_s); g = ∇loss; norm = clip(g); p = AdamW(p, g, lr(s)).
+ * A non-finite loss or gradient stops the run and names the step.
+ */
+import { tf, type Tensor, type Variable } from '../../backend/tf.ts';
+import type { Model } from '../../models/model.ts';
+import type { ParamStore } from '../../models/params.ts';
+import { disposeBatch, toBatch } from '../batch-io.ts';
+import type { StepRecord } from '../curve.ts';
+import type { BatchSource } from './batches.ts';
+import type { TrainSpec } from './hyperparams.ts';
+import { AdamW, clipGradients, type ParamState } from './optimizer.ts';
+import { lrAtStep } from './schedule.ts';
+
+export interface TrainOptions {
+  steps: number;
+  onStep?: (record: StepRecord) => void;
+}
+
+export interface TrainResult {
+  records: StepRecord[];
+  stoppedAt?: { step: number; reason: string };
+  msPerStep: number;
+}
+
+export function train(model: Model, params: ParamStore, batches: BatchSource, spec: TrainSpec, options: TrainOptions): TrainResult {
+  const variables: Variable[] = params.variables();
+  const states: ParamState[] = params.specs.map((s) => {
+    const value = Float32Array.from(params.variable(s.name).dataSync() as Float32Array);
+    return { name: s.name, value, m: new Float32Array(value.length), v: new Float32Array(value.length), decay: !spec.noDecay.has(s.name) };
+  });
+  const optimizer = new AdamW(spec.optimizer);
+  const records: StepRecord[] = [];
+  const started = performance.now();
+  let stoppedAt: TrainResult['stoppedAt'];
+
+  for (let step = 0; step < options.steps; step++) {
+    const { loss, parts, grads } = lossAndGradients(model, params, variables, toBatch(batches.at(step)));
+    const bad = firstNonFinite(loss, parts, grads, states);
+    if (bad) {
+      stoppedAt = { step, reason: bad };
+      break;
+    }
+    const gradNorm = spec.clip ? clipGradients(grads, spec.clip.maxNorm, spec.clip.rule) : globalNorm(grads);
+    const lr = lrAtStep(spec.schedule, step);
+    const record: StepRecord = { step, loss, parts, gradNorm, lr };
+    if (spec.countZeros) record.numZeros = countZeros(grads);
+    optimizer.step(states, grads, lr);
+    tf.tidy(() => states.forEach((s, i) => variables[i].assign(tf.tensor(s.value, variables[i].shape, 'float32'))));
+    records.push(record);
+    options.onStep?.(record);
+  }
+  const ran = Math.max(records.length, 1);
+  return { records, stoppedAt, msPerStep: (performance.now() - started) / ran };
+}
+
+interface StepValues {
+  loss: number;
+  parts: Record<string, number>;
+  grads: Float32Array[];
+}
+
+function lossAndGradients(model: Model, params: ParamStore, variables: Variable[], batch: ReturnType<typeof toBatch>): StepValues {
+  let kept: Record<string, Tensor> = {};
+  try {
+    const { value, grads } = tf.variableGrads(() => {
+      const out = model.forward(params.get, batch, { taps: false });
+      kept = Object.fromEntries(Object.entries(out.parts).map(([k, t]) => [k, tf.keep(t)]));
+      return out.loss as tf.Scalar;
+    }, variables);
+    const loss = value.dataSync()[0];
+    const parts = Object.fromEntries(Object.entries(kept).map(([k, t]) => [k, t.dataSync()[0]]));
+    const hostGrads = variables.map((v) => Float32Array.from(grads[v.name].dataSync() as Float32Array));
+    value.dispose();
+    for (const g of Object.values(grads)) g.dispose();
+    return { loss, parts, grads: hostGrads };
+  } finally {
+    for (const t of Object.values(kept)) t.dispose();
+    disposeBatch(batch);
+  }
+}
+
+function firstNonFinite(loss: number, parts: Record<string, number>, grads: Float32Array[], states: ParamState[]): string | null {
+  if (!Number.isFinite(loss)) return `loss is ${loss}`;
+  for (const [k, v] of Object.entries(parts)) if (!Number.isFinite(v)) return `${k} is ${v}`;
+  for (let i = 0; i < grads.length; i++) {
+    const g = grads[i];
+    for (let j = 0; j < g.length; j++) if (!Number.isFinite(g[j])) return `gradient of ${states[i].name} has ${g[j]}`;
+  }
+  return null;
+}
+
+function globalNorm(grads: Float32Array[]): number {
+  let s = 0;
+  for (const g of grads) for (let j = 0; j < g.length; j++) s += g[j] * g[j];
+  return Math.sqrt(s);
+}
+
+function countZeros(grads: Float32Array[]): number {
+  let n = 0;
+  for (const g of grads) for (let j = 0; j < g.length; j++) if (g[j] === 0) n++;
+  return n;
+}

@@ -1,0 +1,68 @@
+/**
+ * npm run align -- <suite name | folder> [--steps N] [--only forward|train] [--json FILE]
+ *                  [--backend NAME] [--weights CHECKPOINT] [--reports DIR] [--allow-incomplete]
+ * Exit 0 aligned, 1 misaligned, 2 unusable input.
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CHECKS, runSuite, type Check } from '../align/run-suite.ts';
+import { resolveSuiteDir } from '../align/suite.ts';
+import { InputError, EXIT_MISALIGNED, EXIT_PASS } from '../errors.ts';
+import { progressReporter } from './progress.ts';
+import { runCli, usageError } from './run-cli.ts';
+import { formatVerdict } from './verdict-table.ts';
+
+const USAGE = 'usage: npm run align -- <suite|folder> [--steps N] [--only forward|train] [--json FILE] [--backend tensorflow-gpu|tensorflow|wasm|cpu] [--weights CHECKPOINT] [--reports DIR] [--no-report] [--allow-incomplete]';
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        steps: { type: 'string' },
+        only: { type: 'string' },
+        json: { type: 'string' },
+        backend: { type: 'string' },
+        weights: { type: 'string' },
+        reports: { type: 'string', default: 'reports' },
+        'no-report': { type: 'boolean', default: false },
+        'allow-incomplete': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    throw usageError(error, USAGE);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT_PASS;
+  }
+  if (positionals.length !== 1) throw new InputError(`expected one suite name or folder, got ${positionals.length}\n${USAGE}`);
+  const steps = values.steps === undefined ? undefined : Number(values.steps);
+  if (steps !== undefined && (!Number.isInteger(steps) || steps <= 0)) throw new InputError('--steps must be a positive integer', { actual: values.steps });
+  if (values.only !== undefined && !(CHECKS as readonly string[]).includes(values.only)) {
+    throw new InputError('unknown --only', { expected: CHECKS.join(' | '), actual: values.only });
+  }
+
+  const { verdict, runDir } = await runSuite({
+    suiteDir: resolveSuiteDir(positionals[0], resolve('baselines')),
+    steps,
+    only: values.only as Check | undefined,
+    backend: values.backend,
+    weights: values.weights,
+    reportsDir: values.reports,
+    reports: !values['no-report'],
+    allowIncomplete: values['allow-incomplete'],
+    log: (line) => process.stdout.write(`${line}\n`),
+    onStep: progressReporter(process.stdout),
+  });
+  process.stdout.write(`${formatVerdict(verdict)}\nreport: ${runDir}\n`);
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(verdict, null, 2)}\n`);
+  return verdict.pass ? EXIT_PASS : EXIT_MISALIGNED;
+}
+
+runCli(main);

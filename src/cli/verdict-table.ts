@@ -1,0 +1,39 @@
+/** The human-readable verdict printed by `npm run align`. */
+import type { Verdict } from '../align/verdict.ts';
+
+const fmt = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
+
+export function formatVerdict(v: Verdict): string {
+  const lines: string[] = [];
+  if (v.forward) {
+    const f = v.forward;
+    lines.push(`forward (atol ${f.atol}, rtol ${f.rtol})`);
+    const width = Math.max(...f.tensors.map((t) => t.name.length), 6);
+    lines.push(`  ${'tensor'.padEnd(width)}  max|diff|  max rel    pass`);
+    for (const t of f.tensors) lines.push(`  ${t.name.padEnd(width)}  ${fmt(t.maxAbsDiff).padEnd(9)}  ${fmt(t.maxRelDiff).padEnd(9)}  ${t.pass ? 'ok' : 'FAIL'}`);
+    lines.push(`  first divergence: ${f.firstDivergence ?? 'none'}`);
+  }
+  if (v.train) {
+    const t = v.train;
+    lines.push(`training curve: ${t.steps} steps, ${t.msPerStep.toFixed(1)} ms/step${t.stoppedAt ? `, STOPPED at step ${t.stoppedAt.step}: ${t.stoppedAt.reason}` : ''}`);
+    const width = Math.max(...t.metrics.map((m) => m.metric.length), 6);
+    lines.push(`  ${'metric'.padEnd(width)}  policy       atol     rtol     max|diff|  max rel    failing  first   pass`);
+    for (const m of t.metrics) {
+      lines.push(`  ${m.metric.padEnd(width)}  ${m.policy.padEnd(11)}  ${fmt(m.atol).padEnd(7)}  ${fmt(m.rtol).padEnd(7)}  ${fmt(m.maxAbsDiff).padEnd(9)}  ${fmt(m.maxRelDiff).padEnd(9)}  ${String(m.failingSteps).padEnd(7)}  ${String(m.firstFailingStep ?? '-').padEnd(6)}  ${m.pass ? 'ok' : 'FAIL'}`);
+    }
+  }
+  if (v.golden) {
+    const g = v.golden;
+    if (!g.present) lines.push(`golden (${g.backend}): none yet — bless one with npm run baseline -- bless ${v.suite} --from <run folder> --reason "…"`);
+    else {
+      const failing = g.metrics.filter((m) => !m.pass).map((m) => `${m.metric} (first at step ${m.firstFailingStep})`);
+      lines.push(`golden (${g.backend}, deterministic): ${g.pass ? 'bit-identical' : `DIFFERS: ${failing.join(', ')}`}`);
+    }
+  }
+  if (v.generation) {
+    const g = v.generation;
+    lines.push(`generation: cached ≡ uncached ${g.cachedEqualsUncached ? 'yes' : 'NO'}, matches reference ${g.matchesReference ? 'yes' : 'NO'}, max step-logit diff ${fmt(g.maxLogitDiff)}`);
+  }
+  lines.push(`verdict: ${v.pass ? 'ALIGNED' : 'MISALIGNED'} (${v.suite}, backend ${v.backend})`);
+  return lines.join('\n');
+}
