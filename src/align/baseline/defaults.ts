@@ -1,0 +1,53 @@
+/**
+ * Every default tolerance of a suite, in one place. A suite's `manifest.json` overrides any of
+ * them; a folder without a manifest (a user folder shaped like a fixture) gets exactly these.
+ * The shipped manifests do not repeat them, so tuning a number here tunes every shipped suite.
+ */
+import { DETERMINISTIC, type CurveTolerance } from '../compare-curve.ts';
+
+/** Forward tensors on initial/final weights: float32 kernels against PyTorch's float32 CPU run. */
+export const FORWARD_ATOL = 1e-5;
+export const FORWARD_RTOL = 0;
+
+/** The total loss and every loss part (`*_loss`): 1000 float32 steps drift, but not by 1e-3 nats. */
+export const LOSS_TOLERANCE: CurveTolerance = { policy: 'approximate', atol: 1e-3, rtol: 0, allowedFailingSteps: 0 };
+
+/** Pre-clip global norm: a sum of squares over every gradient, so it carries the most rounding. */
+export const GRAD_NORM_TOLERANCE: CurveTolerance = { policy: 'approximate', atol: 1e-2, rtol: 1e-2, allowedFailingSteps: 0 };
+
+/**
+ * The LR is schedule arithmetic, not training: it must match to double rounding. rtol alone would
+ * make lr(0) = 0 compare only against an exact 0; atol 1e-15 keeps that equal without letting a
+ * real schedule difference (≥ 1e-8 at any step of the shipped schedules) through.
+ */
+export const LR_TOLERANCE: CurveTolerance = { policy: 'approximate', atol: 1e-15, rtol: 1e-9, allowedFailingSteps: 0 };
+
+/**
+ * Megatron's count of exactly-zero gradient elements after clipping. Beyond the structural zeros it
+ * counts elements that are mathematically 0 but numerically ~1e-11 (attention key-bias gradients),
+ * so it depends on rounding: Megatron's own CI compares it at rtol 0.2.
+ */
+export const NUM_ZEROS_TOLERANCE: CurveTolerance = { policy: 'approximate', atol: 0, rtol: 0.2, allowedFailingSteps: 0 };
+
+/** Our own per-backend goldens: same code, same backend, so every bit must match. */
+export const GOLDEN_TOLERANCE: CurveTolerance = DETERMINISTIC;
+
+/** Greedy generation: step logits against the reference's. */
+export const GENERATION_LOGIT_ATOL = 1e-5;
+
+/** Curve tolerances by our metric name. Loss parts not listed here use `loss`'s (see `curveToleranceFor`). */
+export const DEFAULT_CURVE_TOLERANCES: Readonly<Record<string, CurveTolerance>> = {
+  loss: LOSS_TOLERANCE,
+  grad_norm: GRAD_NORM_TOLERANCE,
+  lr: LR_TOLERANCE,
+  num_zeros: NUM_ZEROS_TOLERANCE,
+};
+
+/**
+ * Megatron golden values are TensorBoard scalars rounded to 5 decimals: an imported golden can be
+ * 5e-6 away from the exact value, so comparisons against it add this to the curve atol.
+ */
+export const MEGATRON_GOLDEN_ROUNDING_ATOL = 5e-6;
+
+/** HF Trainer logs `round(mean loss, 4)`. */
+export const HF_LOSS_ROUNDING_ATOL = 5e-5;
