@@ -44,19 +44,24 @@ export async function selectBackend(flag?: string): Promise<SelectedBackend> {
   if (selected) {
     throw new InputError(`backend already set to ${selected.name} in this process`, { expected: selected.name, actual: wanted ?? 'auto' });
   }
+  selected = await chooseBackend(wanted, activate);
+  registerMissingKernels(selected.tfjsName);
+  return selected;
+}
+
+/** Activates a backend and returns its tfjs name, or throws why it cannot. */
+export type Activator = (name: BackendName) => Promise<string>;
+
+/** The selection policy alone: forced means that one or an error; auto means the first that works. */
+export async function chooseBackend(wanted: BackendName | null, activator: Activator): Promise<SelectedBackend> {
   const order: readonly BackendName[] = wanted ? [wanted] : BACKEND_NAMES;
   const skipped: SelectedBackend['skipped'] = [];
   for (const name of order) {
     try {
-      const tfjsName = await activate(name);
-      registerMissingKernels(tfjsName);
-      selected = { name, tfjsName, skipped };
-      return selected;
+      return { name, tfjsName: await activator(name), skipped };
     } catch (error) {
       const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-      if (wanted) {
-        throw new InputError(`backend "${name}" was requested but cannot be used: ${reason}`, { cause: error });
-      }
+      if (wanted) throw new InputError(`backend "${name}" was requested but cannot be used: ${reason}`, { cause: error });
       skipped.push({ name, reason });
     }
   }
