@@ -11,6 +11,8 @@ import { ParamStore } from '../models/params.ts';
 import type { Checkpoint } from '../weightmap/checkpoint.ts';
 import { applyWeightMap, requireComplete, type MapReport, type WeightMap } from '../weightmap/map.ts';
 import { hfBertMap, hfMegatronBertMap } from '../weightmap/maps/hf-bert.ts';
+import { hfGpt2Map } from '../weightmap/maps/hf-gpt2.ts';
+import { gpt2ConfigFromHf, gpt2Model } from '../models/gpt2.ts';
 import { openCheckpoint } from '../weightmap/readers/detect.ts';
 
 export interface LoadedModel {
@@ -30,8 +32,10 @@ export function modelFromConfigJson(json: JsonObject, file: string): Model {
     case 'bert':
     case 'megatron-bert':
       return bertModel(bertConfigFromHf(json, file));
+    case 'gpt2':
+      return gpt2Model(gpt2ConfigFromHf(json, file));
     default:
-      throw new InputError('unsupported model_type', { file, tensor: 'model_type', expected: 'bert | megatron-bert', actual: JSON.stringify(json.model_type) });
+      throw new InputError('unsupported model_type', { file, tensor: 'model_type', expected: 'bert | megatron-bert | gpt2 | t5', actual: JSON.stringify(json.model_type) });
   }
 }
 
@@ -42,6 +46,8 @@ export function weightMapFor(model: Model): WeightMap {
       return hfBertMap;
     case 'megatron-bert':
       return hfMegatronBertMap;
+    case 'gpt2':
+      return hfGpt2Map;
     default:
       throw new Error(`no weight map for family ${model.family}`);
   }

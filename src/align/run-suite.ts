@@ -10,14 +10,15 @@ import { loadManifest } from './baseline/manifest.ts';
 import { curveToJson, type Curve, type StepRecord } from './curve.ts';
 import { describeEnvironment } from './environment.ts';
 import { checkForward, type ForwardRun } from './forward-check.ts';
+import { checkGeneration } from './generation-check.ts';
 import { modelFromConfig } from './load-model.ts';
 import { writeRunReports } from './report/write.ts';
 import { loadSuite, requireFile, type Suite } from './suite.ts';
 import { checkTraining } from './train-check.ts';
 import type { Verdict } from './verdict.ts';
 
-export type Check = 'forward' | 'train';
-export const CHECKS: readonly Check[] = ['forward', 'train'];
+export type Check = 'forward' | 'train' | 'generation';
+export const CHECKS: readonly Check[] = ['forward', 'train', 'generation'];
 
 export interface RunSuiteOptions {
   suiteDir: string;
@@ -80,6 +81,11 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
     referenceCurve = result.reference;
   }
 
+  if (wants('generation') && (options.only === 'generation' || (suite.files.generationTensors && model.generation))) {
+    log('generation: greedy decoding with and without the key/value cache');
+    verdict.generation = checkGeneration(model, requireFile(suite, 'generationTensors', 'reference generations (generation.safetensors)'), generationRuns(suite, options.weights), manifest.tolerances.generation.logitAtol, load);
+  }
+
   const sections = [verdict.forward, verdict.train, verdict.generation];
   const ran = sections.filter((s) => s !== undefined);
   // A missing golden is reported, not failed: a new backend has none until someone blesses one.
@@ -103,6 +109,12 @@ function forwardRuns(suite: Suite, weightsOverride?: string): ForwardRun[] {
   if (suite.files.finalWeights && suite.files.forwardFinal) {
     runs.push({ label: 'final', weightsPath: suite.files.finalWeights, referencePath: suite.files.forwardFinal });
   }
+  return runs;
+}
+
+function generationRuns(suite: Suite, weightsOverride?: string): Array<{ label: 'initial' | 'final'; weightsPath: string }> {
+  const runs: Array<{ label: 'initial' | 'final'; weightsPath: string }> = [{ label: 'initial', weightsPath: weightsOverride ?? requireFile(suite, 'weights', 'initial weights') }];
+  if (suite.files.finalWeights) runs.push({ label: 'final', weightsPath: suite.files.finalWeights });
   return runs;
 }
 

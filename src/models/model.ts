@@ -36,7 +36,30 @@ export interface Model<Config = unknown> {
    * values at padded positions to each implementation, so comparisons skip them there.
    */
   paddedAxes: readonly PaddedAxis[];
+  /** Present for models that generate text. */
+  generation?: Generation;
 }
+
+/** Incremental decoding for a decoder-only model (GPT-2). */
+export interface DecoderOnlyGeneration {
+  kind: 'decoder-only';
+  /**
+   * Logits [B, t, V] for `inputIds` [B, t] at `positionIds` [B, t], attending over every earlier
+   * position (`attentionMask` [B, past + t]); `cache` holds the earlier positions' keys/values.
+   */
+  step(params: ParamLookup, inputs: { inputIds: Tensor; attentionMask: Tensor; positionIds: Tensor }, cache: unknown): { logits: Tensor; cache: unknown };
+}
+
+/** Incremental decoding for an encoder-decoder (T5): encode once, then decode step by step. */
+export interface EncoderDecoderGeneration {
+  kind: 'encoder-decoder';
+  decoderStartTokenId: number;
+  encode(params: ParamLookup, inputIds: Tensor, attentionMask: Tensor): Tensor;
+  /** Logits [B, t, V] for decoder tokens [B, t] after the `cache`d ones. */
+  step(params: ParamLookup, inputs: { decoderIds: Tensor; encoderOut: Tensor; encoderMask: Tensor }, cache: unknown): { logits: Tensor; cache: unknown };
+}
+
+export type Generation = DecoderOnlyGeneration | EncoderDecoderGeneration;
 
 export interface PaddedAxis {
   /** Output names this applies to. */

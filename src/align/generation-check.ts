@@ -1,0 +1,91 @@
+/**
+ * The generation check: greedy decoding with and without the key/value cache on the initial and
+ * final weights, against the reference's tokens and per-step logits (generation.safetensors
+ * '<weights>.<cached|uncached>.{sequences,step_logits}', prompts 'prompt.*').
+ */
+import { InputError } from '../errors.ts';
+import type { Model } from '../models/model.ts';
+import type { TensorRef } from '../weightmap/checkpoint.ts';
+import { readSafetensors } from '../weightmap/readers/safetensors.ts';
+import { greedyDecoderOnly, greedyEncoderDecoder, type Generated, type Prompt } from './generate.ts';
+import { loadParams, type LoadOptions } from './load-model.ts';
+import type { GenerationCase, GenerationVerdict, Weights } from './verdict.ts';
+
+export interface GenerationRun {
+  label: Weights;
+  weightsPath: string;
+}
+
+export function checkGeneration(model: Model, referenceFile: string, runs: readonly GenerationRun[], logitAtol: number, load: LoadOptions = {}): GenerationVerdict {
+  const g = model.generation;
+  if (!g) throw new InputError(`model family ${model.family} does not generate`, { file: referenceFile });
+  const ref = readSafetensors(referenceFile);
+  const get = (name: string): TensorRef => {
+    const t = ref.tensors.get(name);
+    if (!t) throw new InputError('reference generation tensor missing', { file: referenceFile, tensor: name });
+    return t;
+  };
+  const ids = get('prompt.input_ids');
+  const prompt: Prompt = { batch: ids.shape[0], length: ids.shape[1], inputIds: ids.toInt32(), attentionMask: get('prompt.attention_mask').toInt32() };
+  const cases: GenerationCase[] = [];
+  let cachedEqualsUncached = true;
+  let matchesReference = true;
+  let maxLogitDiff = 0;
+
+  for (const run of runs) {
+    const { params } = loadParams(model, run.weightsPath, load);
+    const results: Record<'cached' | 'uncached', Generated> = { cached: emptyGenerated(), uncached: emptyGenerated() };
+    try {
+      for (const mode of ['cached', 'uncached'] as const) {
+        const steps = get(`${run.label}.${mode}.step_logits`).shape[1];
+        results[mode] = g.kind === 'decoder-only'
+          ? greedyDecoderOnly(g, params.get, prompt, steps, mode === 'cached')
+          : greedyEncoderDecoder(g, params.get, prompt, steps, mode === 'cached');
+      }
+    } finally {
+      params.dispose();
+    }
+    const sameTokens = JSON.stringify(results.cached.sequences) === JSON.stringify(results.uncached.sequences);
+    cachedEqualsUncached &&= sameTokens;
+    for (const mode of ['cached', 'uncached'] as const) {
+      const refSeq = rowsOf(get(`${run.label}.${mode}.sequences`));
+      const refLogits = get(`${run.label}.${mode}.step_logits`);
+      const ours = results[mode];
+      const diff = stepLogitDiff(ours, refLogits);
+      const tokensMatch = JSON.stringify(ours.sequences) === JSON.stringify(refSeq);
+      const pass = tokensMatch && diff <= logitAtol && sameTokens;
+      matchesReference &&= tokensMatch && diff <= logitAtol;
+      maxLogitDiff = Math.max(maxLogitDiff, diff);
+      cases.push({ name: `${run.label}/${mode}`, cached: results.cached.sequences.flat(), uncached: results.uncached.sequences.flat(), reference: refSeq.flat(), maxLogitDiff: diff, pass });
+    }
+  }
+  return { pass: cases.length > 0 && cases.every((c) => c.pass), cachedEqualsUncached, matchesReference, maxLogitDiff, cases };
+}
+
+function emptyGenerated(): Generated {
+  return { sequences: [], newTokens: [], stepLogits: [] };
+}
+
+function rowsOf(t: TensorRef): number[][] {
+  const data = t.toInt32();
+  const [rows, cols] = t.shape;
+  return Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * cols, (r + 1) * cols)));
+}
+
+/** Max |ours − reference| over every step's logits; Infinity when the step counts differ. */
+function stepLogitDiff(ours: Generated, ref: TensorRef): number {
+  const [B, S, V] = ref.shape;
+  const data = ref.toFloat32();
+  let max = 0;
+  for (let b = 0; b < B; b++) {
+    if ((ours.stepLogits[b]?.length ?? 0) !== S) return Number.POSITIVE_INFINITY;
+    for (let s = 0; s < S; s++) {
+      const row = ours.stepLogits[b][s];
+      for (let v = 0; v < V; v++) {
+        const d = Math.abs(row[v] - data[(b * S + s) * V + v]);
+        if (!(d <= max)) max = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+      }
+    }
+  }
+  return max;
+}

@@ -1,0 +1,149 @@
+/**
+ * GPT2LMHeadModel from the shared layers: learned positions, pre-LN blocks, tanh GELU, LayerNorm
+ * eps 1e-5, causal plus padding mask, a final norm and the LM head tied to the word embeddings.
+ * The forward takes an optional key/value cache, so generation can feed one token per step.
+ */
+import { tf, type Tensor } from '../backend/tf.ts';
+import { InputError } from '../errors.ts';
+import { parseActivation, type Activation } from '../layers/activations.ts';
+import type { KeyValue } from '../layers/attention.ts';
+import { embed, positionIds } from '../layers/embedding.ts';
+import { lmLogits } from '../layers/heads.ts';
+import { crossEntropy, HF_IGNORE_INDEX } from '../layers/losses.ts';
+import { causalMaskBias, FLOAT32_MIN, paddingMaskBias } from '../layers/masks.ts';
+import { layerNorm } from '../layers/norm.ts';
+import { transformerLayer } from '../layers/transformer-layer.ts';
+import { blockParams, blockSpecs, normSpecs } from './blocks.ts';
+import { ConfigReader, type JsonObject } from './hf-config.ts';
+import type { Batch, ForwardOptions, ForwardResult, Model } from './model.ts';
+import type { ParamLookup, ParamSpec } from './params.ts';
+
+export interface Gpt2Config {
+  vocabSize: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  inner: number;
+  maxPositions: number;
+  layerNormEps: number;
+  activation: Activation;
+  /** Divide scores by √d_head (HF scale_attn_weights). */
+  scaleScores: boolean;
+  maskFill: number;
+}
+
+/** openai-community/gpt2 sizes. */
+export function gpt2Small(): Gpt2Config {
+  return { vocabSize: 50257, hidden: 768, layers: 12, heads: 12, inner: 3072, maxPositions: 1024, layerNormEps: 1e-5, activation: 'gelu_new', scaleScores: true, maskFill: FLOAT32_MIN };
+}
+
+export function gpt2ConfigFromHf(json: JsonObject, file: string): Gpt2Config {
+  const c = new ConfigReader(json, file);
+  c.oneOf('model_type', ['gpt2'] as const);
+  const hidden = c.positive('n_embd', 768);
+  if (c.has('scale_attn_by_inverse_layer_idx') && c.bool('scale_attn_by_inverse_layer_idx')) {
+    throw new InputError('scale_attn_by_inverse_layer_idx is not supported', { file, tensor: 'scale_attn_by_inverse_layer_idx', expected: 'false', actual: 'true' });
+  }
+  if (!c.bool('tie_word_embeddings', true)) throw new InputError('an untied GPT-2 head is not supported', { file, tensor: 'tie_word_embeddings' });
+  const config: Gpt2Config = {
+    vocabSize: c.positive('vocab_size', 50257),
+    hidden,
+    layers: c.int('n_layer', 12),
+    heads: c.positive('n_head', 12),
+    inner: c.has('n_inner') ? c.positive('n_inner') : 4 * hidden,
+    maxPositions: c.positive('n_positions', 1024),
+    layerNormEps: c.float('layer_norm_epsilon', 1e-5),
+    activation: parseActivation(json.activation_function ?? 'gelu_new', `${file}: activation_function`),
+    scaleScores: c.bool('scale_attn_weights', true),
+    maskFill: FLOAT32_MIN,
+  };
+  c.requireDivisible('n_embd', hidden, config.heads, 'n_head');
+  return config;
+}
+
+const BLOCK = { bias: true, gated: false, norm: 'layer' as const, cross: false };
+
+export function gpt2ParamSpecs(c: Gpt2Config): ParamSpec[] {
+  const specs: ParamSpec[] = [
+    { name: 'embeddings.word', shape: [c.vocabSize, c.hidden] },
+    { name: 'embeddings.position', shape: [c.maxPositions, c.hidden] },
+  ];
+  for (let i = 0; i < c.layers; i++) specs.push(...blockSpecs(`layers.${i}`, { ...BLOCK, hidden: c.hidden, inner: c.hidden, ffn: c.inner }));
+  specs.push(...normSpecs('final_norm', c.hidden, 'layer'));
+  return specs;
+}
+
+export interface DecoderState {
+  /** One key/value cache per layer: the positions already seen. */
+  past?: KeyValue[];
+}
+
+export interface Gpt2Result extends ForwardResult {
+  /** Keys/values including this call's positions, for the next decoding step. */
+  cache: KeyValue[];
+}
+
+/**
+ * batch: input_ids [B,T]; attention_mask [B, Tpast+T] (1 = real); position_ids [B,T] (default
+ * Tpast…Tpast+T−1, what HF uses without them — right padding); labels [B,T] (shifted inside).
+ */
+export function gpt2Forward(c: Gpt2Config, P: ParamLookup, batch: Batch, options: ForwardOptions, state: DecoderState = {}): Gpt2Result {
+  const inputIds = batch.input_ids;
+  if (!inputIds) throw new Error('batch has no input_ids');
+  const [batchSize, time] = inputIds.shape as [number, number];
+  const pastLength = state.past?.[0]?.k.shape[2] ?? 0;
+  const keys = pastLength + time;
+  const mask = batch.attention_mask ?? tf.ones([batchSize, keys], 'int32');
+  const positions = batch.position_ids ?? positionIds(time, pastLength);
+  const outputs: Record<string, Tensor> = {};
+
+  let x = tf.add(embed(inputIds, P('embeddings.word')), embed(positions, P('embeddings.position')));
+  // HF: causal where(causal, w, min), then + (1 − mask)·min. Adding min to a finite score gives min,
+  // so one additive bias reproduces both, down to the −inf where a padded key is also in the future.
+  const bias = tf.add(causalMaskBias(time, keys, c.maskFill, pastLength), paddingMaskBias(mask, c.maskFill)); // [B,1,T,Tk]
+  const layerOpts = { heads: c.heads, scaleScores: c.scaleScores, placement: 'pre' as const, norm: { kind: 'layer' as const, eps: c.layerNormEps }, activation: c.activation };
+  const cache: KeyValue[] = [];
+  for (let i = 0; i < c.layers; i++) {
+    if (options.taps) outputs[`hidden_states.${i}`] = x;
+    const r = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), layerOpts, { x, selfBias: bias, past: state.past?.[i] });
+    x = r.out;
+    cache.push(r.selfKv);
+    if (options.taps) outputs[`attentions.${i}`] = r.selfProbs;
+  }
+  x = layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps);
+  if (options.taps) outputs[`hidden_states.${c.layers}`] = x;
+  const logits = lmLogits(x, P('embeddings.word')); // [B,T,V]
+  outputs.logits = logits;
+
+  let loss: Tensor = tf.scalar(Number.NaN);
+  if (batch.labels) {
+    // Next-token loss: logits[:, :-1] against labels[:, 1:].
+    const shiftedLogits = tf.slice(logits, [0, 0, 0], [batchSize, time - 1, c.vocabSize]);
+    const shiftedLabels = tf.slice(batch.labels, [0, 1], [batchSize, time - 1]);
+    loss = crossEntropy(shiftedLogits, shiftedLabels, HF_IGNORE_INDEX);
+    outputs.loss = loss;
+  }
+  return { loss, parts: {}, outputs, cache };
+}
+
+export function gpt2Model(config: Gpt2Config): Model<Gpt2Config> {
+  return {
+    family: 'gpt2',
+    config,
+    specs: gpt2ParamSpecs(config),
+    inputNames: ['input_ids', 'attention_mask', 'position_ids', 'labels'],
+    forward: (P, batch, options) => gpt2Forward(config, P, batch, options),
+    layerOutputOrder: () => Array.from({ length: config.layers + 1 }, (_, i) => `hidden_states.${i}`),
+    paddedAxes: [
+      { pattern: /^(hidden_states\.\d+|logits)$/, maskInput: 'attention_mask', axis: 1 },
+      { pattern: /^attentions\.\d+$/, maskInput: 'attention_mask', axis: 2 },
+    ],
+    generation: {
+      kind: 'decoder-only',
+      step: (P, inputs, cache) => {
+        const r = gpt2Forward(config, P, { input_ids: inputs.inputIds, attention_mask: inputs.attentionMask, position_ids: inputs.positionIds }, { taps: false }, { past: cache as KeyValue[] | undefined });
+        return { logits: r.outputs.logits, cache: r.cache };
+      },
+    },
+  };
+}
