@@ -77,7 +77,7 @@ export function greedyEncoderDecoder(g: EncoderDecoderGeneration, P: ParamLookup
         const last = tf.slice(r.logits, [0, t - 1, 0], [B, 1, r.logits.shape[2] as number]);
         return { last: last.dataSync() as Float32Array, kept: useCache ? keepAll(r.cache) : undefined };
       });
-      disposeAll(cache);
+      disposeReplaced(cache, result.kept);
       cache = result.kept;
       appendArgmax(result.last, B, ids, newTokens, stepLogits);
     }
@@ -135,6 +135,15 @@ function keepAll<T>(x: T): T {
 
 function disposeAll(x: unknown): void {
   visit(x, (t) => t.dispose());
+}
+
+/** Disposes the tensors of `old` that `next` no longer holds (cross-attention memory carries over). */
+function disposeReplaced(old: unknown, next: unknown): void {
+  const kept = new Set<Tensor>();
+  visit(next, (t) => kept.add(t));
+  visit(old, (t) => {
+    if (!kept.has(t)) t.dispose();
+  });
 }
 
 function visit(x: unknown, f: (t: Tensor) => void): void {

@@ -16,7 +16,7 @@ export interface GenerationRun {
   weightsPath: string;
 }
 
-export function checkGeneration(model: Model, referenceFile: string, runs: readonly GenerationRun[], logitAtol: number, load: LoadOptions = {}): GenerationVerdict {
+export function checkGeneration(model: Model, referenceFile: string, runs: readonly GenerationRun[], tol: { atol: number; rtol: number }, load: LoadOptions = {}): GenerationVerdict {
   const g = model.generation;
   if (!g) throw new InputError(`model family ${model.family} does not generate`, { file: referenceFile });
   const ref = readSafetensors(referenceFile);
@@ -51,10 +51,10 @@ export function checkGeneration(model: Model, referenceFile: string, runs: reado
       const refSeq = rowsOf(get(`${run.label}.${mode}.sequences`));
       const refLogits = get(`${run.label}.${mode}.step_logits`);
       const ours = results[mode];
-      const diff = stepLogitDiff(ours, refLogits);
+      const { maxAbsDiff: diff, close } = compareStepLogits(ours, refLogits, tol);
       const tokensMatch = JSON.stringify(ours.sequences) === JSON.stringify(refSeq);
-      const pass = tokensMatch && diff <= logitAtol && sameTokens;
-      matchesReference &&= tokensMatch && diff <= logitAtol;
+      const pass = tokensMatch && close && sameTokens;
+      matchesReference &&= tokensMatch && close;
       maxLogitDiff = Math.max(maxLogitDiff, diff);
       cases.push({ name: `${run.label}/${mode}`, cached: results.cached.sequences.flat(), uncached: results.uncached.sequences.flat(), reference: refSeq.flat(), maxLogitDiff: diff, pass });
     }
@@ -72,20 +72,23 @@ function rowsOf(t: TensorRef): number[][] {
   return Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * cols, (r + 1) * cols)));
 }
 
-/** Max |ours − reference| over every step's logits; Infinity when the step counts differ. */
-function stepLogitDiff(ours: Generated, ref: TensorRef): number {
+/** Every step's logits against the reference: max |ours − ref|, and whether all are within atol + rtol·|ref|. */
+function compareStepLogits(ours: Generated, ref: TensorRef, tol: { atol: number; rtol: number }): { maxAbsDiff: number; close: boolean } {
   const [B, S, V] = ref.shape;
   const data = ref.toFloat32();
   let max = 0;
+  let close = true;
   for (let b = 0; b < B; b++) {
-    if ((ours.stepLogits[b]?.length ?? 0) !== S) return Number.POSITIVE_INFINITY;
+    if ((ours.stepLogits[b]?.length ?? 0) !== S) return { maxAbsDiff: Number.POSITIVE_INFINITY, close: false };
     for (let s = 0; s < S; s++) {
       const row = ours.stepLogits[b][s];
       for (let v = 0; v < V; v++) {
-        const d = Math.abs(row[v] - data[(b * S + s) * V + v]);
+        const r = data[(b * S + s) * V + v];
+        const d = Math.abs(row[v] - r);
         if (!(d <= max)) max = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+        if (!(d <= tol.atol + tol.rtol * Math.abs(r))) close = false;
       }
     }
   }
-  return max;
+  return { maxAbsDiff: max, close };
 }

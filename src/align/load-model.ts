@@ -13,6 +13,8 @@ import { applyWeightMap, requireComplete, type MapReport, type WeightMap } from 
 import { hfBertMap, hfMegatronBertMap } from '../weightmap/maps/hf-bert.ts';
 import { hfGpt2Map } from '../weightmap/maps/hf-gpt2.ts';
 import { gpt2ConfigFromHf, gpt2Model } from '../models/gpt2.ts';
+import { t5ConfigFromHf, t5Model, type T5Config } from '../models/t5.ts';
+import { hfT5TiedMap, hfT5UntiedMap } from '../weightmap/maps/hf-t5.ts';
 import { openCheckpoint } from '../weightmap/readers/detect.ts';
 
 export interface LoadedModel {
@@ -34,6 +36,8 @@ export function modelFromConfigJson(json: JsonObject, file: string): Model {
       return bertModel(bertConfigFromHf(json, file));
     case 'gpt2':
       return gpt2Model(gpt2ConfigFromHf(json, file));
+    case 't5':
+      return t5Model(t5ConfigFromHf(json, file));
     default:
       throw new InputError('unsupported model_type', { file, tensor: 'model_type', expected: 'bert | megatron-bert | gpt2 | t5', actual: JSON.stringify(json.model_type) });
   }
@@ -48,6 +52,8 @@ export function weightMapFor(model: Model): WeightMap {
       return hfMegatronBertMap;
     case 'gpt2':
       return hfGpt2Map;
+    case 't5':
+      return (model.config as T5Config).tied ? hfT5TiedMap : hfT5UntiedMap;
     default:
       throw new Error(`no weight map for family ${model.family}`);
   }

@@ -83,7 +83,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
 
   if (wants('generation') && (options.only === 'generation' || (suite.files.generationTensors && model.generation))) {
     log('generation: greedy decoding with and without the key/value cache');
-    verdict.generation = checkGeneration(model, requireFile(suite, 'generationTensors', 'reference generations (generation.safetensors)'), generationRuns(suite, options.weights), manifest.tolerances.generation.logitAtol, load);
+    verdict.generation = checkGeneration(model, requireFile(suite, 'generationTensors', 'reference generations (generation.safetensors)'), generationRuns(suite, options.weights), { atol: manifest.tolerances.generation.logitAtol, rtol: manifest.tolerances.generation.logitRtol }, load);
   }
 
   const sections = [verdict.forward, verdict.train, verdict.generation];

@@ -15,7 +15,7 @@ export function layerNorm(x: Tensor, p: LayerNormParams, eps: number): Tensor {
   const mean = tf.mean(x, axis, true); // [..., 1]
   const centered = tf.sub(x, mean);
   const variance = tf.mean(tf.square(centered), axis, true); // [..., 1]
-  const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
+  const normed = tf.mul(centered, reciprocalSqrt(tf.add(variance, eps)));
   return tf.add(tf.mul(normed, p.weight), p.bias);
 }
 
@@ -23,5 +23,13 @@ export function layerNorm(x: Tensor, p: LayerNormParams, eps: number): Tensor {
 export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   const axis = x.shape.length - 1;
   const meanSquare = tf.mean(tf.square(x), axis, true); // [..., 1]
-  return tf.mul(weight, tf.mul(x, tf.rsqrt(tf.add(meanSquare, eps))));
+  return tf.mul(weight, tf.mul(x, reciprocalSqrt(tf.add(meanSquare, eps))));
+}
+
+/**
+ * 1/√x as torch's CPU kernels compute it (a correctly rounded sqrt, then a division): tfjs-wasm's
+ * rsqrt is up to 1.5 ulp off, which shows up in logits scaled by a large head.
+ */
+function reciprocalSqrt(x: Tensor): Tensor {
+  return tf.div(1, tf.sqrt(x));
 }

@@ -15,6 +15,7 @@ import {
   FORWARD_ATOL,
   FORWARD_RTOL,
   GENERATION_LOGIT_ATOL,
+  GENERATION_LOGIT_RTOL,
   GOLDEN_TOLERANCE,
 } from './defaults.ts';
 import { FAMILIES, deriveFamily, type Family } from './family.ts';
@@ -57,10 +58,17 @@ const manifestFileSchema = z.strictObject({
     .optional(),
   tolerances: z
     .strictObject({
-      forward: z.strictObject({ atol: nonNegative.optional(), rtol: nonNegative.optional() }).optional(),
+      forward: z
+        .strictObject({
+          atol: nonNegative.optional(),
+          rtol: nonNegative.optional(),
+          // Per reference tensor name (without the initial/ or final/ prefix), with the reason.
+          tensors: z.record(z.string(), z.strictObject({ atol: nonNegative, rtol: nonNegative.default(0), reason: z.string().min(1) })).optional(),
+        })
+        .optional(),
       curve: z.record(z.string(), toleranceSchema).optional(),
       golden: toleranceSchema.optional(),
-      generation: z.strictObject({ logitAtol: nonNegative }).optional(),
+      generation: z.strictObject({ logitAtol: nonNegative.optional(), logitRtol: nonNegative.optional() }).optional(),
     })
     .optional(),
   references: z.array(referenceEntrySchema).optional(),
@@ -79,10 +87,10 @@ export interface Manifest {
   family: Family;
   reference: Provenance;
   tolerances: {
-    forward: { atol: number; rtol: number };
+    forward: { atol: number; rtol: number; tensors: Record<string, { atol: number; rtol: number; reason: string }> };
     curve: Record<string, CurveTolerance>;
     golden: CurveTolerance;
-    generation: { logitAtol: number };
+    generation: { logitAtol: number; logitRtol: number };
   };
   references: ReferenceEntry[];
   /** The manifest file read, or null when the folder has none and everything is a default. */
@@ -112,10 +120,10 @@ export function loadManifest(suiteDir: string): Manifest {
     family: m.family ?? deriveFamily(suiteDir),
     reference: m.reference ?? defaultProvenance(suiteDir),
     tolerances: {
-      forward: { atol: m.tolerances?.forward?.atol ?? FORWARD_ATOL, rtol: m.tolerances?.forward?.rtol ?? FORWARD_RTOL },
+      forward: { atol: m.tolerances?.forward?.atol ?? FORWARD_ATOL, rtol: m.tolerances?.forward?.rtol ?? FORWARD_RTOL, tensors: m.tolerances?.forward?.tensors ?? {} },
       curve,
       golden: m.tolerances?.golden ? normalise(m.tolerances.golden) : GOLDEN_TOLERANCE,
-      generation: { logitAtol: m.tolerances?.generation?.logitAtol ?? GENERATION_LOGIT_ATOL },
+      generation: { logitAtol: m.tolerances?.generation?.logitAtol ?? GENERATION_LOGIT_ATOL, logitRtol: m.tolerances?.generation?.logitRtol ?? GENERATION_LOGIT_RTOL },
     },
     references: m.references ?? [],
     file: present ? file : null,
@@ -164,5 +172,23 @@ export function registerReference(suiteDir: string, entry: ReferenceEntry): void
     ? raw.references.filter((r: unknown) => (r as { name?: unknown } | null)?.name !== entry.name)
     : [];
   raw.references = [...kept, entry];
+  writeFileAtomic(file, `${JSON.stringify(raw, null, 2)}\n`);
+}
+
+/**
+ * Sets `tolerances.curve.<metric>` for the given metrics in manifest.json, editing the file's own
+ * JSON like `registerReference`: other metrics' tolerances and every other key stay as written.
+ * The edited file is validated before it replaces the old one, so a bad value never lands on disk.
+ */
+export function setCurveTolerances(suiteDir: string, tolerances: Readonly<Record<string, CurveTolerance>>): void {
+  const file = join(suiteDir, MANIFEST_FILE);
+  const raw = (existsSync(file) ? readJsonFile(file) : { schema: 1 }) as Record<string, unknown>;
+  const oldTolerances = (raw.tolerances ?? {}) as Record<string, unknown>;
+  const oldCurve = (oldTolerances.curve ?? {}) as Record<string, unknown>;
+  const curve: Record<string, unknown> = { ...oldCurve };
+  for (const [metric, tol] of Object.entries(tolerances)) curve[metric] = toleranceSchema.parse({ ...tol });
+  raw.tolerances = { ...oldTolerances, curve };
+  const parsed = manifestFileSchema.safeParse(raw);
+  if (!parsed.success) throw new InputError(describeZodIssue(parsed.error), { file, cause: parsed.error });
   writeFileAtomic(file, `${JSON.stringify(raw, null, 2)}\n`);
 }
