@@ -9,10 +9,11 @@ import { readSafetensors } from '../weightmap/readers/safetensors.ts';
 import { disposeBatch, readIntTensors, toBatch, type HostBatch } from './batch-io.ts';
 import { compareTensor, type PositionMask } from './compare-tensor.ts';
 import { loadParams, type LoadOptions } from './load-model.ts';
-import type { ForwardVerdict, TensorComparison, Weights } from './verdict.ts';
+import type { ForwardVerdict, TensorComparison } from './verdict.ts';
 
 export interface ForwardRun {
-  label: Weights;
+  /** Prefix of the tensor names in the verdict: "initial", "final", or a checkpoint variant. */
+  label: string;
   weightsPath: string;
   referencePath: string;
 }

@@ -15,6 +15,7 @@ import { hfGpt2Map } from '../weightmap/maps/hf-gpt2.ts';
 import { gpt2ConfigFromHf, gpt2Model } from '../models/gpt2.ts';
 import { t5ConfigFromHf, t5Model, type T5Config } from '../models/t5.ts';
 import { hfT5TiedMap, hfT5UntiedMap } from '../weightmap/maps/hf-t5.ts';
+import { megatronBertMap, megatronGptMap } from '../weightmap/maps/megatron.ts';
 import { openCheckpoint } from '../weightmap/readers/detect.ts';
 
 export interface LoadedModel {
@@ -43,8 +44,16 @@ export function modelFromConfigJson(json: JsonObject, file: string): Model {
   }
 }
 
-/** The map for a model family reading checkpoints in that family's HF layout. */
-export function weightMapFor(model: Model): WeightMap {
+/**
+ * The map for a model family reading a checkpoint of the given format: Megatron's own layout for
+ * Megatron directories, else the family's HF layout (safetensors, .bin, ONNX initializers).
+ */
+export function weightMapFor(model: Model, checkpointFormat = 'safetensors'): WeightMap {
+  if (checkpointFormat === 'megatron') {
+    if (model.family === 'gpt2') return megatronGptMap;
+    if (model.family === 'megatron-bert') return megatronBertMap;
+    throw new InputError(`a Megatron checkpoint cannot load a ${model.family} model`, { expected: 'gpt2 or megatron-bert (pre-LN BERT)', actual: model.family });
+  }
   switch (model.family) {
     case 'bert':
       return hfBertMap;
@@ -66,7 +75,7 @@ export interface LoadOptions {
 
 export function loadParams(model: Model, checkpointPath: string, options: LoadOptions = {}): LoadedModel {
   const checkpoint = openCheckpoint(checkpointPath);
-  const map = weightMapFor(model);
+  const map = weightMapFor(model, checkpoint.format);
   const heads = (model.config as { heads?: number }).heads;
   const { values, report } = applyWeightMap(checkpoint, map, model.specs, { heads });
   if (!options.allowIncomplete) requireComplete(report, checkpointPath, map.name);

@@ -12,8 +12,12 @@ import { describeEnvironment } from './environment.ts';
 import { checkForward, type ForwardRun } from './forward-check.ts';
 import { checkGeneration } from './generation-check.ts';
 import { modelFromConfig } from './load-model.ts';
+import { modelFromMegatron } from '../models/megatron-args.ts';
+import type { Model } from '../models/model.ts';
+import { openCheckpoint } from '../weightmap/readers/detect.ts';
+import { InputError } from '../errors.ts';
 import { writeRunReports } from './report/write.ts';
-import { loadSuite, requireFile, type Suite } from './suite.ts';
+import { loadSuite, readVariants, requireFile, type Suite } from './suite.ts';
 import { checkTraining } from './train-check.ts';
 import type { Verdict } from './verdict.ts';
 
@@ -51,7 +55,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
   const backend = await selectBackend(options.backend);
   const suite = loadSuite(options.suiteDir);
   const manifest = loadManifest(suite.dir);
-  const model = modelFromConfig(requireFile(suite, 'config', 'config.json'));
+  const model = modelForSuite(suite, options.weights);
   const load = { allowIncomplete: options.allowIncomplete };
   log(`suite ${suite.name} (${model.family}) on backend ${backend.name}`);
 
@@ -102,13 +106,36 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
   return { verdict, runDir, curve, referenceCurve };
 }
 
+/**
+ * The model comes from config.json; a folder without one (a Megatron fixture) takes it from the
+ * `args` inside the checkpoint given with --weights, or inside its first listed variant.
+ */
+function modelForSuite(suite: Suite, weightsOverride?: string): Model {
+  if (suite.files.config) return modelFromConfig(suite.files.config);
+  const source = weightsOverride ?? readVariants(suite).map((v) => join(suite.dir, v.dir))[0];
+  if (!source) throw new InputError('suite has no config.json and no Megatron checkpoint to read a configuration from', { file: suite.dir, expected: 'config.json, --weights <Megatron dir>, or variants.json' });
+  const ckpt = openCheckpoint(source);
+  if (ckpt.format !== 'megatron') throw new InputError('without config.json only a Megatron checkpoint says what model it is', { file: source, expected: 'a Megatron checkpoint folder', actual: ckpt.format });
+  return modelFromMegatron(ckpt);
+}
+
+/**
+ * Initial (and final) weights against their references; with --weights, that checkpoint stands in
+ * for the initial weights. A Megatron suite also checks every checkpoint variant it lists.
+ */
 function forwardRuns(suite: Suite, weightsOverride?: string): ForwardRun[] {
-  const runs: ForwardRun[] = [
-    { label: 'initial', weightsPath: weightsOverride ?? requireFile(suite, 'weights', 'initial weights'), referencePath: requireFile(suite, 'forwardInitial', 'reference forward (forward_initial.safetensors)') },
-  ];
+  const runs: ForwardRun[] = [];
+  const initialRef = requireFile(suite, 'forwardInitial', 'reference forward (forward_initial.safetensors)');
+  if (weightsOverride || suite.files.weights) {
+    runs.push({ label: 'initial', weightsPath: weightsOverride ?? requireFile(suite, 'weights', 'initial weights'), referencePath: initialRef });
+  }
   if (suite.files.finalWeights && suite.files.forwardFinal) {
     runs.push({ label: 'final', weightsPath: suite.files.finalWeights, referencePath: suite.files.forwardFinal });
   }
+  if (!weightsOverride) {
+    for (const v of readVariants(suite)) runs.push({ label: v.dir, weightsPath: join(suite.dir, v.dir), referencePath: join(suite.dir, v.reference) });
+  }
+  if (runs.length === 0) throw new InputError('suite has no weights to check', { file: suite.dir, expected: 'model.safetensors (or another checkpoint), or variants.json' });
   return runs;
 }
 

@@ -21,6 +21,15 @@ export interface SuiteFiles {
   curve?: string;
   generationJson?: string;
   generationTensors?: string;
+  /** Megatron fixtures: checkpoint variants (folders) and the reference each reproduces. */
+  variants?: string;
+}
+
+export interface Variant {
+  /** Checkpoint folder, relative to the suite. */
+  dir: string;
+  /** Reference forward file, relative to the suite. */
+  reference: string;
 }
 
 export interface Suite {
@@ -57,6 +66,7 @@ export function loadSuite(dir: string): Suite {
     curve: at('train_curve.json'),
     generationJson: at('generation.json'),
     generationTensors: at('generation.safetensors'),
+    variants: at('variants.json'),
   };
   return { name: basename(resolve(dir)), dir: resolve(dir), files };
 }
@@ -65,6 +75,25 @@ export function requireFile(suite: Suite, key: keyof SuiteFiles, what: string): 
   const file = suite.files[key];
   if (!file) throw new InputError(`suite has no ${what}`, { file: suite.dir, expected: what, actual: 'missing' });
   return file;
+}
+
+/** The checkpoint variants a Megatron suite lists in variants.json ({variants: [{dir, reference}]}). */
+export function readVariants(suite: Suite): Variant[] {
+  const file = suite.files.variants;
+  if (!file) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (cause) {
+    throw new InputError('cannot read variants', { file, cause });
+  }
+  const list = (json as { variants?: unknown }).variants;
+  if (!Array.isArray(list)) throw new InputError('expected {"variants": [...]}', { file, tensor: 'variants' });
+  return list.map((v, i) => {
+    const { dir, reference } = (v ?? {}) as Record<string, unknown>;
+    if (typeof dir !== 'string' || typeof reference !== 'string') throw new InputError('each variant needs "dir" and "reference"', { file, tensor: `variants[${i}]` });
+    return { dir, reference };
+  });
 }
 
 /** sha256 of each suite file that exists, by file name: recorded in every verdict. */

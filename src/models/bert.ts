@@ -27,8 +27,10 @@ export interface BertConfig {
   maxPositions: number;
   typeVocabSize: number;
   layerNormEps: number;
-  /** Encoder MLP activation; the MLM head transform uses the same one (HF `transform_act_fn`). */
+  /** Encoder MLP activation; the MLM head transform uses the same one (HF `transform_act_fn`)… */
   hiddenAct: Activation;
+  /** …unless set here: Megatron's LM head is exact erf even when its MLP fuses the tanh form. */
+  headAct?: Activation;
   /** post: BERT. pre: Megatron BERT (also drops the embedding norm and adds a final norm). */
   placement: 'post' | 'pre';
   /** Added at padded keys before the softmax. */
@@ -126,7 +128,7 @@ export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options
     if (options.taps) outputs[`hidden_states.${c.layers}`] = x;
   }
 
-  const transformed = layerNorm(activation(linear(x, linearParams(P, 'lm_head.transform', true)), c.hiddenAct), { weight: P('lm_head.norm.weight'), bias: P('lm_head.norm.bias') }, c.layerNormEps);
+  const transformed = layerNorm(activation(linear(x, linearParams(P, 'lm_head.transform', true)), c.headAct ?? c.hiddenAct), { weight: P('lm_head.norm.weight'), bias: P('lm_head.norm.bias') }, c.layerNormEps);
   const predictionLogits = lmLogits(transformed, P('embeddings.word'), P('lm_head.bias')); // [B,T,V]
   const nspLogits = linear(pooler(x, linearParams(P, 'pooler', true)), linearParams(P, 'nsp', true)); // [B,2]
   outputs.prediction_logits = predictionLogits;
