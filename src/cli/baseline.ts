@@ -5,16 +5,20 @@
  *          [--metric NAME] [--name N] [--lr-logged next|used] [--step-base 0|1] [--interval N] [--force]
  *   export <suite> --format megatron-golden [--form dict|list] [--source reference|golden:<backend>|<name>]
  *          [--metric NAME[,NAME…]] [--interval N] [--decimals N|full] --out FILE
+ *   calibrate <suite> [--steps N] [--runs K] [--json FILE] [--write] [--backend NAME] [--baselines DIR]
  * Exit codes: 0 done, 2 unusable input (a flag, a file; the message names it), 70 internal fault.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { bless, requireReason } from '../align/baseline/bless.ts';
 import { writeFileAtomic } from '../align/baseline/atomic.ts';
+import { calibrate, calibrationJson, DEFAULT_RUNS, formatCalibration, SAFETY, writeCalibration } from '../align/baseline/calibrate.ts';
 import { exportMegatronGolden } from '../align/baseline/export.ts';
 import { importReference } from '../align/baseline/import/index.ts';
 import { IMPORT_FORMATS, type ImportFormat } from '../align/baseline/reference-format.ts';
 import { DEFAULT_BASELINES_DIR, resolveSuiteDir } from '../align/baseline/suite.ts';
+import { selectBackend } from '../backend/select.ts';
 import { EXIT_PASS, InputError, exitCodeOf } from '../errors.ts';
+import { progressReporter } from './progress.ts';
 
 const USAGE = `usage: npm run baseline -- <command> …
 
@@ -33,6 +37,12 @@ const USAGE = `usage: npm run baseline -- <command> …
          [--source reference|golden:<backend>|<imported name>] [--metric NAME[,NAME…]]
          [--interval N] [--decimals N|full]
       Write Megatron functional-test golden values.
+
+  calibrate <suite> [--steps N] [--runs K] [--json FILE] [--write] [--backend NAME]
+      Measure the float32 noise floor of the training curve on this backend: 1 unperturbed run
+      and K (default ${DEFAULT_RUNS}) runs whose initial weights are kicked by one ulp; propose
+      tolerances.curve = ${SAFETY} × the largest spread. --write puts them in manifest.json and logs
+      the change in history.jsonl.
 
 <suite> is a name under the baselines folder (--baselines, default ${DEFAULT_BASELINES_DIR}/) or a path.
 Megatron iteration I (1-based) is our step I−1 (0-based); see baselines/README.md.`;
@@ -184,7 +194,43 @@ function runExport(args: string[]): number {
   return EXIT_PASS;
 }
 
-export function main(argv: string[]): number {
+async function runCalibrate(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    steps: { type: 'string' },
+    runs: { type: 'string' },
+    json: { type: 'string' },
+    write: { type: 'boolean', default: false },
+    backend: { type: 'string' },
+    baselines: { type: 'string' },
+  });
+  const suiteDir = resolveSuiteDir(one(positionals, 'suite'), str(values, 'baselines'));
+  const steps = wholeNumber(values, 'steps', 1);
+  const runs = wholeNumber(values, 'runs', 1);
+  const backend = await selectBackend(str(values, 'backend'));
+  // Progress goes to stderr: stdout is the table, for pasting.
+  let progress = progressReporter(process.stderr, 250);
+  const result = calibrate({
+    suiteDir,
+    steps,
+    runs,
+    backend: backend.name,
+    onRunStart: (p) => {
+      progress = progressReporter(process.stderr, 250);
+      process.stderr.write(`run ${p.run}: ${p.seed === null ? 'unperturbed' : `seed ${p.seed}, ${p.flipped} of ${p.eligible} weights one ulp off`}\n`);
+    },
+    onStep: (_, record, total) => progress(record, total),
+  });
+  process.stdout.write(`${formatCalibration(result)}\n`);
+  const json = str(values, 'json');
+  if (json !== undefined) writeFileAtomic(json, `${JSON.stringify(calibrationJson(result), null, 2)}\n`);
+  if (values.write === true) {
+    const entry = writeCalibration(result);
+    process.stdout.write(`wrote tolerances.curve (${Object.keys(entry.new as object).join(', ')}) to the manifest of ${result.suite}\n`);
+  }
+  return EXIT_PASS;
+}
+
+export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'bless':
@@ -193,6 +239,8 @@ export function main(argv: string[]): number {
       return runImport(rest);
     case 'export':
       return runExport(rest);
+    case 'calibrate':
+      return runCalibrate(rest);
     case '-h':
     case '--help':
     case 'help':
@@ -203,10 +251,14 @@ export function main(argv: string[]): number {
   }
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (error) {
-  const code = exitCodeOf(error);
-  process.stderr.write(code === 2 ? `error: ${(error as Error).message}\n` : `internal error: ${(error as Error).stack ?? String(error)}\n`);
-  process.exitCode = code;
-}
+// calibrate awaits the backend; the other commands are synchronous but share this one exit path.
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const code = exitCodeOf(error);
+    process.stderr.write(code === 2 ? `error: ${(error as Error).message}\n` : `internal error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = code;
+  },
+);

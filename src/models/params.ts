@@ -21,7 +21,10 @@ export class ParamStore {
     for (const spec of specs) {
       const data = values.get(spec.name);
       if (!data) throw new Error(`no value for parameter ${spec.name}`);
-      this.vars.set(spec.name, tf.variable(tf.tensor(data, spec.shape, 'float32'), true, spec.name.replace(/[^\w.]/g, '_') + '_' + uid()));
+      // The variable shares the tensor's storage; dropping the tensor keeps only the variable's reference.
+      const initial = tf.tensor(data, spec.shape, 'float32');
+      this.vars.set(spec.name, tf.variable(initial, true, spec.name.replace(/[^\w.]/g, '_') + '_' + uid()));
+      initial.dispose();
     }
   }
 

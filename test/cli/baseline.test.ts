@@ -12,7 +12,7 @@ describe('npm run baseline', () => {
 
   it.each([
     ['no command', [], /a command is required/],
-    ['an unknown command', ['calibrate'], /unknown command "calibrate"/],
+    ['an unknown command', ['rebless'], /unknown command "rebless"/],
     ['an unknown flag', ['bless', 'gpt2', '--from', 'r', '--reason', 'x', '--froce'], /--froce/],
     ['two suites', ['bless', 'gpt2', 'bert', '--from', 'r', '--reason', 'x'], /exactly one suite/],
     ['a bad --form', ['export', 'gpt2', '--format', 'megatron-golden', '--form', 'table', '--out', 'x'], /--form must be one of dict, list/],

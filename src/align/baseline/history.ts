@@ -1,6 +1,6 @@
 /**
- * `history.jsonl`: one JSON line per change of a suite's baselines (bless, import), appended and
- * fsynced after the change itself is durable. Nothing rewrites or trims it.
+ * `history.jsonl`: one JSON line per change of a suite's baselines (bless, import, calibrate),
+ * appended and fsynced after the change itself is durable. Nothing rewrites or trims it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ export const HISTORY_FILE = 'history.jsonl';
 
 export interface HistoryEntry {
   when: string;
-  action: 'bless' | 'import';
+  action: 'bless' | 'import' | 'calibrate';
   [key: string]: unknown;
 }
 

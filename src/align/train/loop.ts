@@ -17,6 +17,11 @@ import { lrAtStep } from './schedule.ts';
 export interface TrainOptions {
   steps: number;
   onStep?: (record: StepRecord) => void;
+  /**
+   * Edits the host parameters after each update, before they reach the backend. Calibration
+   * uses it to emulate an implementation that rounds differently at every step.
+   */
+  afterUpdate?: (params: readonly ParamState[], step: number) => void;
 }
 
 export interface TrainResult {
@@ -48,6 +53,7 @@ export function train(model: Model, params: ParamStore, batches: BatchSource, sp
     const record: StepRecord = { step, loss, parts, gradNorm, lr };
     if (spec.countZeros) record.numZeros = countZeros(grads);
     optimizer.step(states, grads, lr);
+    options.afterUpdate?.(states, step);
     tf.tidy(() => states.forEach((s, i) => variables[i].assign(tf.tensor(s.value, variables[i].shape, 'float32'))));
     records.push(record);
     options.onStep?.(record);
