@@ -14,7 +14,8 @@ const BERT_FILES = ['config.json', 'model.safetensors', 'final_weights.safetenso
 const work = tempDir('parity-cli-');
 afterAll(() => work.cleanup());
 
-const align = (args: string[]) => execa(TSX, ['src/cli/align.ts', ...args, '--reports', join(work.dir, 'reports')], { cwd: REPO, reject: false });
+// GITHUB_STEP_SUMMARY cleared: these runs are tests, not the CI job's own align.
+const align = (args: string[]) => execa(TSX, ['src/cli/align.ts', ...args, '--reports', join(work.dir, 'reports')], { cwd: REPO, reject: false, env: { GITHUB_STEP_SUMMARY: '' } });
 
 describe('align CLI', () => {
   it('aligns a short run of the shipped BERT suite: exit 0, the verdict contract, a run folder', async () => {
