@@ -345,7 +345,7 @@ export function formatCalibration(c: Calibration): string {
   const seeds = c.perturbations.filter((p) => p.seed !== null).map((p) => p.seed);
   const head = [
     `calibrate ${c.suite} on ${c.backend}: 1 unperturbed + ${c.perturbedRuns} perturbed runs × ${c.steps} steps (${c.msPerStep.toFixed(1)} ms/step)`,
-    `kick: last mantissa bit flipped in a random ${Math.round(c.fraction * 100)}% of nonzero initial weights (seeds ${seeds.join(', ')}); spread = max_k |run_k − run_0| per step; proposal = ${c.safety} × max spread`,
+    `kick: last mantissa bit flipped in a random ${Math.round(c.fraction * 100)}% of nonzero weights, before training and after every update (seeds ${seeds.join(', ')}); spread = max_k |run_k − run_0| per step; proposal = ${c.safety} × max spread`,
     '',
   ];
   const header = ['metric', 'max spread', 'at step', 'max rel', 'at step', 'last step', 'proposed atol', 'rtol', 'current atol', 'rtol', 'ref max|diff|', 'at step', 'ref fails now/proposed'];
