@@ -3,8 +3,8 @@
  * reference fixtures' `train_curve.json` — `{ "steps": [...], "loss": [...], "lr": [...],
  * "grad_norm": [...], <parts>: [...] }` — so our runs, baselines and references read the same way.
  */
-import { readFileSync } from 'node:fs';
 import { InputError } from '../errors.ts';
+import { readJsonFile } from '../json-file.ts';
 
 export interface Curve {
   /** 0-based optimizer steps, ascending. */
@@ -65,19 +65,7 @@ export function curveFromJson(json: unknown, file: string): Curve {
 }
 
 export function readCurve(file: string): Curve {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (cause) {
-    throw new InputError('cannot read curve file', { file, cause });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new InputError('curve file is not valid JSON', { file, cause });
-  }
-  return curveFromJson(json, file);
+  return curveFromJson(readJsonFile(file), file);
 }
 
 /** The first `n` steps of a curve. */

@@ -2,24 +2,13 @@
  * Reading HF config.json fields with HF's own defaults, failing with the file and key named.
  * Each family's parser lives beside its model; this holds only the typed accessors.
  */
-import { readFileSync } from 'node:fs';
 import { InputError } from '../errors.ts';
+import { readJsonFile } from '../json-file.ts';
 
 export type JsonObject = Record<string, unknown>;
 
 export function readJsonObject(file: string): JsonObject {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (cause) {
-    throw new InputError('cannot read file', { file, cause });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new InputError('not valid JSON', { file, cause });
-  }
+  const json = readJsonFile(file);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new InputError('expected a JSON object', { file });
   return json as JsonObject;
 }

@@ -12,7 +12,7 @@ import { writeFileAtomic } from './atomic.ts';
 import { assertFiniteCurve } from './finite.ts';
 import { goldenPath, parseGolden, serializeGolden, type Golden } from './golden.ts';
 import { appendHistory, timestamp, type HistoryEntry } from './history.ts';
-import { describeZodIssue, readBytes, readJsonFile, sha256 } from './json-file.ts';
+import { describeZodIssue, readBytes, readJsonFile, sha256 } from '../../json-file.ts';
 import { loadManifest } from './manifest.ts';
 import { displayPath } from './paths.ts';
 

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../errors.ts';
-import { readJsonFile } from './json-file.ts';
+import { readJsonFile } from '../../json-file.ts';
 
 export const FAMILIES = ['bert', 'gpt2', 't5', 'megatron-bert', 'megatron-gpt2'] as const;
 export type Family = (typeof FAMILIES)[number];

@@ -17,7 +17,7 @@ import { curveFromJson, curveToJson, type Curve } from '../curve.ts';
 import type { GoldenVerdict } from '../verdict.ts';
 import { InputError } from '../../errors.ts';
 import { assertFiniteCurve, assertNoNulls } from './finite.ts';
-import { describeZodIssue, parseJson, readBytes } from './json-file.ts';
+import { describeZodIssue, parseJson, readBytes } from '../../json-file.ts';
 import { loadManifest } from './manifest.ts';
 
 /** Backend names as tfjs spells them ("wasm", "tensorflow", "tensorflow-gpu", "cpu", "webgl"). */

@@ -19,7 +19,7 @@ import {
   GOLDEN_TOLERANCE,
 } from './defaults.ts';
 import { FAMILIES, deriveFamily, type Family } from './family.ts';
-import { describeZodIssue, readJsonFile } from './json-file.ts';
+import { describeZodIssue, readJsonFile } from '../../json-file.ts';
 import { IMPORT_FORMATS, REFERENCE_NAME } from './reference-format.ts';
 
 export const MANIFEST_FILE = 'manifest.json';

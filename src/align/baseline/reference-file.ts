@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { curveToJson, type Curve } from '../curve.ts';
 import { InputError } from '../../errors.ts';
 import { assertFiniteCurve, assertNoNulls } from './finite.ts';
-import { describeZodIssue, readJsonFile } from './json-file.ts';
+import { describeZodIssue, readJsonFile } from '../../json-file.ts';
 import { IMPORT_FORMATS, REFERENCE_NAME, type ImportFormat } from './reference-format.ts';
 import type { Rounding } from './import/rounding.ts';
 

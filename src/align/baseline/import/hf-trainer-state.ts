@@ -7,7 +7,7 @@
  */
 import { InputError } from '../../../errors.ts';
 import { HF_LOSS_ROUNDING_ATOL } from '../defaults.ts';
-import { parseJson } from '../json-file.ts';
+import { parseJson } from '../../../json-file.ts';
 import { stepOfIteration } from '../metrics.ts';
 import { requireFinite, resolveMetric, sortedPoints } from './resolve-metric.ts';
 import { EXACT } from './rounding.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { InputError } from '../../../errors.ts';
 import { writeFileAtomic } from '../atomic.ts';
 import { appendHistory, timestamp } from '../history.ts';
-import { readBytes, sha256 } from '../json-file.ts';
+import { readBytes, sha256 } from '../../../json-file.ts';
 import { loadManifest, registerReference, type ReferenceEntry } from '../manifest.ts';
 import { displayPath } from '../paths.ts';
 import { REFERENCE_NAME, type ImportFormat } from '../reference-format.ts';

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { InputError } from '../../../errors.ts';
 import { MEGATRON_GOLDEN_ROUNDING_ATOL } from '../defaults.ts';
-import { describeZodIssue, parseJson } from '../json-file.ts';
+import { describeZodIssue, parseJson } from '../../../json-file.ts';
 import { stepOfIteration } from '../metrics.ts';
 import { requireFinite, resolveMetric, sortedPoints } from './resolve-metric.ts';
 import type { ImportedSeries, ImportOptions } from './series.ts';

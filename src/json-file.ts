@@ -1,7 +1,7 @@
 /** Reading JSON files with errors that name the file (exit 2), and hashing what was read. */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { InputError } from '../../errors.ts';
+import { InputError } from './errors.ts';
 
 export function readBytes(file: string): Buffer {
   try {
@@ -18,7 +18,7 @@ export function parseJson(text: string, file: string): unknown {
     // Python's json.dumps writes NaN/Infinity as bare tokens that JSON.parse refuses; say so
     // instead of reporting a syntax error at some column.
     if (/\b(NaN|-?Infinity)\b/.test(text)) {
-      throw new InputError('contains NaN or Infinity, which a baseline may not hold', { file, cause });
+      throw new InputError('contains NaN or Infinity, which JSON (and a baseline) may not hold', { file, cause });
     }
     throw new InputError('is not valid JSON', { file, cause });
   }
