@@ -5,38 +5,31 @@
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { CHECKS, runSuite, type Check } from '../align/run-suite.ts';
 import { resolveSuiteDir } from '../align/suite.ts';
 import { InputError, EXIT_MISALIGNED, EXIT_PASS } from '../errors.ts';
 import { progressReporter } from './progress.ts';
-import { runCli, usageError } from './run-cli.ts';
+import { parseCli, runCli } from './run-cli.ts';
 import { formatVerdict } from './verdict-table.ts';
 
 const USAGE = 'usage: npm run align -- <suite|folder> [--steps N] [--only forward|train|generation] [--json FILE] [--backend tensorflow-gpu|tensorflow|wasm|cpu] [--weights CHECKPOINT] [--reports DIR] [--no-report] [--allow-incomplete]';
 
 async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        steps: { type: 'string' },
-        only: { type: 'string' },
-        json: { type: 'string' },
-        backend: { type: 'string' },
-        weights: { type: 'string' },
-        reports: { type: 'string', default: 'reports' },
-        'no-report': { type: 'boolean', default: false },
-        'allow-incomplete': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    throw usageError(error, USAGE);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCli({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      steps: { type: 'string' },
+      only: { type: 'string' },
+      json: { type: 'string' },
+      backend: { type: 'string' },
+      weights: { type: 'string' },
+      reports: { type: 'string', default: 'reports' },
+      'no-report': { type: 'boolean', default: false },
+      'allow-incomplete': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }, USAGE);
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return EXIT_PASS;

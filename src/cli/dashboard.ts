@@ -4,7 +4,7 @@
  * history line per run and renders reports/index.html. The matrix can grow without touching this.
  * Exit: 0 merged (whatever the suites' verdicts: their own jobs carry those), 2 unusable input.
  */
-import { parseArgs } from 'node:util';
+import { parseCli } from './run-cli.ts';
 import { EXIT_PASS, EXIT_UNUSABLE, InputError, exitCodeOf } from '../errors.ts';
 import { mergeRunFolders } from '../align/report/dashboard.ts';
 import { DATE_PATTERN, statusOf } from '../align/report/history.ts';
@@ -12,13 +12,7 @@ import { DATE_PATTERN, statusOf } from '../align/report/history.ts';
 const USAGE = 'usage: npm run dashboard -- <dir-with-run-folders> [--reports DIR] [--date YYYY-MM-DD]';
 
 async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { reports: { type: 'string', default: 'reports' }, date: { type: 'string' } }, allowPositionals: true, strict: true });
-  } catch (cause) {
-    throw new InputError(`${(cause as Error).message}\n${USAGE}`, { cause });
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCli({ args: argv, options: { reports: { type: 'string', default: 'reports' }, date: { type: 'string' } }, allowPositionals: true, strict: true }, USAGE);
   if (positionals.length !== 1) throw new InputError(`expected one folder of run folders\n${USAGE}`, { expected: '1 folder', actual: String(positionals.length) });
   if (values.date !== undefined && !DATE_PATTERN.test(values.date)) throw new InputError('--date must be YYYY-MM-DD', { actual: values.date });
   const { entries, unusable } = await mergeRunFolders(positionals[0], values.reports, { date: values.date });

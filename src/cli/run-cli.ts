@@ -2,6 +2,7 @@
  * Shared entry wrapper: every command exits 0 (pass), 1 (misaligned / incomplete) or 2 (unusable
  * input), printing typed errors as one line that names the file and tensor.
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InputError, exitCodeOf } from '../errors.ts';
 
 export function runCli(main: (argv: string[]) => Promise<number>): void {
@@ -20,8 +21,12 @@ export function runCli(main: (argv: string[]) => Promise<number>): void {
   );
 }
 
-/** node:util parseArgs errors are usage errors: exit 2 like any other unusable input. */
-export function usageError(error: unknown, usage: string): InputError {
-  const message = error instanceof Error ? error.message : String(error);
-  return new InputError(`${message}\n${usage}`);
+/** node:util parseArgs, with its errors turned into usage errors: exit 2 like any other unusable input. */
+export function parseCli<T extends ParseArgsConfig>(config: T, usage: string): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new InputError(`${message}\n${usage}`, { cause: error });
+  }
 }

@@ -6,7 +6,6 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { EXIT_MISALIGNED, EXIT_PASS, InputError } from '../errors.ts';
 import type { Model } from '../models/model.ts';
 import type { Checkpoint } from '../weightmap/checkpoint.ts';
@@ -16,7 +15,7 @@ import { exportToHf, megatronVocabSize, trimVocabulary, type ExportedTensor, typ
 import { applyWeightMap, isComplete, type MapReport, type MapRow } from '../weightmap/map.ts';
 import { openCheckpoint } from '../weightmap/readers/detect.ts';
 import { writeSafetensors } from '../weightmap/readers/safetensors-writer.ts';
-import { runCli, usageError } from './run-cli.ts';
+import { parseCli, runCli } from './run-cli.ts';
 
 const USAGE = 'usage: npm run weightmap -- <checkpoint file|folder> [--arch bert|gpt2|t5] [--config config.json] [--to parity|hf] [--out FILE.safetensors] [--vocab-size N] [--json FILE] [--allow-incomplete]';
 
@@ -86,26 +85,20 @@ async function main(argv: string[]): Promise<number> {
 
 /** null means --help. */
 function parseOptions(argv: string[]): Options | null {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        arch: { type: 'string' },
-        config: { type: 'string' },
-        to: { type: 'string', default: 'parity' },
-        out: { type: 'string' },
-        json: { type: 'string' },
-        'vocab-size': { type: 'string' },
-        'allow-incomplete': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    throw usageError(error, USAGE);
-  }
-  const { values: v, positionals } = parsed;
+  const { values: v, positionals } = parseCli({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      arch: { type: 'string' },
+      config: { type: 'string' },
+      to: { type: 'string', default: 'parity' },
+      out: { type: 'string' },
+      json: { type: 'string' },
+      'vocab-size': { type: 'string' },
+      'allow-incomplete': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }, USAGE);
   if (v.help) return null;
   if (positionals.length !== 1) throw new InputError(`expected one checkpoint file or folder, got ${positionals.length}\n${USAGE}`);
   if (v.arch !== undefined && !isArch(v.arch)) throw new InputError('unknown --arch', { expected: ARCHES.join(' | '), actual: v.arch });
