@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/errors.ts';
 import { isTuple, PyGlobal, PyObject, PySet, PyTensor, unpickle, type PyValue } from '../../../src/weightmap/readers/pickle.ts';
+import { catchError } from '../../support/catch-error.ts';
 
 type Part = number | string | ArrayLike<number>;
 /** Opcode assembly: numbers are single bytes, strings their UTF-8 bytes, arrays raw bytes. */
@@ -246,12 +247,3 @@ describe('refusals', () => {
     expect(() => unpickle(nested(4), { file: 'f', limits: { maxDepth: 3 } })).toThrow(/nested deeper than 3/);
   });
 });
-
-function catchError(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}

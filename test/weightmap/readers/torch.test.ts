@@ -17,25 +17,12 @@ import {
   contiguousStride, f32, Float, legacyBytes, Namespace, OrderedDict, Reduce, Storage, Tensor, Tuple, writeTorchZip, Global,
   type PValue,
 } from './torch-writer.ts';
+import { readRawSafetensors } from '../../support/raw-safetensors.ts';
 
 const BASELINES = join(import.meta.dirname, '../../../baselines');
 const tmp = mkdtempSync(join(tmpdir(), 'parity-torch-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface StEntry { dtype: string; shape: number[]; bytes: Buffer }
-
-/** Independent safetensors parse: u64 header length, JSON header, offsets after the header. */
-function readSafetensorsOracle(path: string): Map<string, StEntry> {
-  const buf = readFileSync(path);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  const out = new Map<string, StEntry>();
-  for (const [name, e] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    out.set(name, { dtype: e.dtype, shape: e.shape, bytes: buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]) });
-  }
-  return out;
-}
 
 /** `- \`alias\` -> \`target\`` lines of the README's "Tied weights / aliases" section. */
 function tiedAliases(readme: string): Map<string, string> {
@@ -52,7 +39,7 @@ function valueBytes(t: TensorRef): Buffer {
 
 describe.each(['bert', 'gpt2', 't5', 't5v11'])('baselines/%s/pytorch_model.bin', (model) => {
   const ckpt = readTorchCheckpoint(join(BASELINES, model, 'pytorch_model.bin'));
-  const oracle = readSafetensorsOracle(join(BASELINES, model, 'model.safetensors'));
+  const oracle = readRawSafetensors(join(BASELINES, model, 'model.safetensors'));
   const aliases = tiedAliases(readFileSync(join(BASELINES, model, 'README.md'), 'utf8'));
 
   it('is a torch-zip state dict with no other data', () => {

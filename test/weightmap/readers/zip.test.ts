@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/errors.ts';
 import { bufferSource, crc32, openByteSource, readEntry, readZip } from '../../../src/weightmap/readers/zip.ts';
 import { f32, OrderedDict, writeTorchZip, writeZip } from './torch-writer.ts';
+import { catchError } from '../../support/catch-error.ts';
 
 const BASELINES = join(import.meta.dirname, '../../../baselines');
 const tmp = mkdtempSync(join(tmpdir(), 'parity-zip-'));
@@ -132,12 +133,3 @@ describe('readZip on written archives', () => {
     expect(() => openByteSource(tmp)).toThrow(InputError);
   });
 });
-
-function catchError(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
