@@ -11,12 +11,13 @@ import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.ts';
 import { tf } from '../src/backend/tf.ts';
 import { readIntTensors, toBatch, disposeBatch } from '../src/align/batch-io.ts';
-import { loadParams, modelFromConfig, weightMapFor } from '../src/align/load-model.ts';
+import { loadParams } from '../src/align/load-model.ts';
+import { modelFromConfig, weightMapFor } from '../src/families/registry.ts';
 import { loadSuite, requireFile } from '../src/align/suite.ts';
 import { BatchSource } from '../src/align/train/batches.ts';
 import { parseHyperparams } from '../src/align/train/hyperparams.ts';
 import { train } from '../src/align/train/loop.ts';
-import { readJsonObject } from '../src/models/hf-config.ts';
+import { readJsonObject } from '../src/json-file.ts';
 import { readSafetensors } from '../src/weightmap/readers/safetensors.ts';
 
 const { values } = parseArgs({

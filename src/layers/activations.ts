@@ -34,8 +34,3 @@ function tanhGelu(x: Tensor, c: number): Tensor {
   const inner = tf.mul(c, tf.add(x, tf.mul(0.044715, cube)));
   return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
 }
-
-export function parseActivation(name: unknown, where: string): Activation {
-  if (typeof name === 'string' && (ACTIVATIONS as readonly string[]).includes(name)) return name as Activation;
-  throw new Error(`${where}: unsupported activation ${JSON.stringify(name)} (supported: ${ACTIVATIONS.join(', ')})`);
-}

@@ -4,8 +4,7 @@
  * MegatronBertForPreTraining): norms before each sublayer, no embedding norm, a final norm.
  */
 import { tf, type Tensor } from '../backend/tf.ts';
-import { InputError } from '../errors.ts';
-import { parseActivation, activation, type Activation } from '../layers/activations.ts';
+import { activation, type Activation } from '../layers/activations.ts';
 import { embed, positionIds } from '../layers/embedding.ts';
 import { linear } from '../layers/linear.ts';
 import { lmLogits, pooler } from '../layers/heads.ts';
@@ -14,8 +13,7 @@ import { FLOAT32_MIN, paddingMaskBias } from '../layers/masks.ts';
 import { layerNorm } from '../layers/norm.ts';
 import { transformerLayer, type NormSpec } from '../layers/transformer-layer.ts';
 import { blockParams, blockSpecs, linearParams, linearSpecs, normSpecs } from './blocks.ts';
-import { ConfigReader, type JsonObject } from './hf-config.ts';
-import type { Batch, ForwardOptions, ForwardResult, Model } from './model.ts';
+import type { Batch, ForwardOptions, ForwardResult, ModelBody } from './model.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 export interface BertConfig {
@@ -48,34 +46,6 @@ export function bertBase(): BertConfig {
     layerNormEps: 1e-12, hiddenAct: 'gelu', placement: 'post', maskFill: FLOAT32_MIN,
     lossNames: { mlm: 'mlm_loss', nsp: 'nsp_loss' }, nspIgnoreIndex: HF_IGNORE_INDEX,
   };
-}
-
-/** From HF config.json (model_type "bert" or "megatron-bert"), with HF's class defaults. */
-export function bertConfigFromHf(json: JsonObject, file: string): BertConfig {
-  const c = new ConfigReader(json, file);
-  const modelType = c.oneOf('model_type', ['bert', 'megatron-bert'] as const);
-  c.oneOf('position_embedding_type', ['absolute'] as const, 'absolute');
-  const config: BertConfig = {
-    vocabSize: c.positive('vocab_size', 30522),
-    hidden: c.positive('hidden_size', 768),
-    layers: c.int('num_hidden_layers', 12),
-    heads: c.positive('num_attention_heads', 12),
-    intermediate: c.positive('intermediate_size', 3072),
-    maxPositions: c.positive('max_position_embeddings', 512),
-    typeVocabSize: c.positive('type_vocab_size', 2),
-    layerNormEps: c.float('layer_norm_eps', 1e-12),
-    hiddenAct: parseActivation(json.hidden_act ?? 'gelu', `${file}: hidden_act`),
-    placement: modelType === 'megatron-bert' ? 'pre' : 'post',
-    // HF 4.30.2 masks with finfo.min for both classes; the Megatron-vs-HF difference is confined to padded rows.
-    maskFill: FLOAT32_MIN,
-    lossNames: modelType === 'megatron-bert' ? { mlm: 'lm_loss', nsp: 'binary_loss' } : { mlm: 'mlm_loss', nsp: 'nsp_loss' },
-    nspIgnoreIndex: modelType === 'megatron-bert' ? -1 : HF_IGNORE_INDEX,
-  };
-  c.requireDivisible('hidden_size', config.hidden, config.heads, 'num_attention_heads');
-  if (!c.bool('tie_word_embeddings', true)) {
-    throw new InputError('untied BERT decoders are not supported', { file, tensor: 'tie_word_embeddings', expected: 'true', actual: 'false' });
-  }
-  return config;
 }
 
 export function bertParamSpecs(c: BertConfig): ParamSpec[] {
@@ -149,9 +119,8 @@ export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options
   return { loss: loss ?? tf.scalar(Number.NaN), parts, outputs };
 }
 
-export function bertModel(config: BertConfig): Model<BertConfig> {
+export function bertModel(config: BertConfig): ModelBody<BertConfig> {
   return {
-    family: config.placement === 'pre' ? 'megatron-bert' : 'bert',
     config,
     specs: bertParamSpecs(config),
     inputNames: ['input_ids', 'token_type_ids', 'attention_mask', 'labels', 'next_sentence_label'],

@@ -24,7 +24,8 @@ import { readHistory } from '../../../src/align/baseline/history.ts';
 import { loadManifest, setCurveTolerances } from '../../../src/align/baseline/manifest.ts';
 import { isClose, type CurveTolerance } from '../../../src/align/compare-curve.ts';
 import { readCurve } from '../../../src/align/curve.ts';
-import { loadParams, modelFromConfig } from '../../../src/align/load-model.ts';
+import { loadParams } from '../../../src/align/load-model.ts';
+import { modelFromConfig } from '../../../src/families/registry.ts';
 import { BASELINES, useBackend } from '../../support/backend.ts';
 import { cli, copySuite, readJson, SHIPPED, tempDir } from './helpers.ts';
 
