@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.ts';
 import { tf } from '../src/backend/tf.ts';
-import { readIntTensors, toBatch, disposeBatch } from '../src/align/batch-io.ts';
+import { readInputs, toBatch, disposeBatch } from '../src/align/batch-io.ts';
 import { loadParams } from '../src/align/load-model.ts';
 import { modelFromConfig, weightMapFor } from '../src/families/registry.ts';
 import { loadSuite, requireFile } from '../src/align/suite.ts';
@@ -53,7 +53,7 @@ for (const name of values.suites.split(',')) {
   const suite = loadSuite(dir);
   const weights = requireFile(suite, 'weights', 'initial weights');
 
-  const inputs = readIntTensors(readSafetensors(requireFile(suite, 'evalInputs', 'eval inputs')));
+  const inputs = readInputs(readSafetensors(requireFile(suite, 'evalInputs', 'eval inputs')));
   const { params } = loadParams(model, weights);
   const batch = toBatch(Object.fromEntries(Object.entries(inputs).filter(([k]) => model.inputNames.includes(k))));
   const forwardMs: number[] = [];

@@ -6,7 +6,7 @@
 import { tf } from '../backend/tf.ts';
 import type { Model } from '../models/model.ts';
 import { readSafetensors } from '../weightmap/readers/safetensors.ts';
-import { disposeBatch, readIntTensors, toBatch, type HostBatch } from './batch-io.ts';
+import { disposeBatch, readInputs, toBatch, type HostBatch } from './batch-io.ts';
 import { compareTensor, type PositionMask } from './compare-tensor.ts';
 import { loadParams, type LoadOptions } from './load-model.ts';
 import type { ForwardVerdict, TensorComparison } from './verdict.ts';
@@ -43,7 +43,7 @@ export function forwardOutputs(model: Model, weightsPath: string, inputs: HostBa
 }
 
 export function checkForward(model: Model, evalInputsPath: string, runs: readonly ForwardRun[], tol: Tolerance, load: LoadOptions = {}): ForwardVerdict {
-  const inputs = readIntTensors(readSafetensors(evalInputsPath));
+  const inputs = readInputs(readSafetensors(evalInputsPath));
   const tensors: TensorComparison[] = [];
   let firstDivergence: string | null = null;
   for (const run of runs) {
@@ -72,7 +72,7 @@ export function checkForward(model: Model, evalInputsPath: string, runs: readonl
 function maskFor(model: Model, name: string, inputs: HostBatch): PositionMask | undefined {
   const axis = model.paddedAxes.find((a) => a.pattern.test(name));
   const mask = axis && inputs[axis.maskInput];
-  if (!axis || !mask) return undefined;
+  if (!axis || !mask || mask.dtype !== 'int32') return undefined;
   return { axis: axis.axis, valid: mask.data, positions: mask.shape[1] };
 }
 

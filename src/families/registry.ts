@@ -12,11 +12,14 @@ import type { WeightMap } from '../weightmap/map.ts';
 import { bert } from './bert.ts';
 import type { Family, MegatronSupport } from './family.ts';
 import { gpt2 } from './gpt2.ts';
+import { llama } from './llama.ts';
 import { megatronArch, MegatronArgs } from './megatron-args.ts';
 import { megatronBert } from './megatron-bert.ts';
+import { roberta } from './roberta.ts';
 import { t5 } from './t5.ts';
+import { vit } from './vit.ts';
 
-export const FAMILIES: readonly Family[] = [bert, megatronBert, gpt2, t5];
+export const FAMILIES: readonly Family[] = [bert, megatronBert, gpt2, t5, llama, roberta, vit];
 
 /** A family's name as manifests and the verdict's `model` spell it. */
 export type FamilyName = string;

@@ -16,7 +16,8 @@ export function positionIds(time: number, pastLength = 0): Tensor {
  * rows 0..paddingIdx of the position table are never read by a real token.
  */
 export function paddingAwarePositionIds(inputIds: Tensor, paddingIdx: number, pastLength = 0): Tensor {
-  const real = tf.cast(tf.notEqual(inputIds, paddingIdx), 'int32'); // [B,T] 1 = real
-  const counted = tf.mul(tf.add(tf.cumsum(real, 1), pastLength), real); // 1, 2, … on real tokens, 0 on pads
-  return tf.add(counted, paddingIdx);
+  const int = (n: number) => tf.scalar(n, 'int32'); // a bare JS number would make the sum float32
+  const real = tf.cast(tf.notEqual(inputIds, int(paddingIdx)), 'int32'); // [B,T] 1 = real
+  const counted = tf.mul(tf.add(tf.cumsum(real, 1), int(pastLength)), real); // 1, 2, … on real tokens, 0 on pads
+  return tf.add(counted, int(paddingIdx));
 }

@@ -48,9 +48,13 @@ export function bertBase(): BertConfig {
   };
 }
 
-export function bertParamSpecs(c: BertConfig): ParamSpec[] {
+/** What BERT's embeddings, encoder and MLM head read; RoBERTa (roberta.ts) builds on the same pieces. */
+export type BertEncoderConfig = Pick<BertConfig, 'vocabSize' | 'hidden' | 'layers' | 'heads' | 'intermediate' | 'maxPositions' | 'typeVocabSize' | 'layerNormEps' | 'hiddenAct' | 'headAct' | 'placement' | 'maskFill'>;
+
+/** Embeddings (word, position, token type, and the norm of post-LN BERT), the layers, and pre-LN's final norm. */
+export function bertEncoderSpecs(c: BertEncoderConfig): ParamSpec[] {
   const pre = c.placement === 'pre';
-  const shape = { hidden: c.hidden, inner: c.hidden, ffn: c.intermediate, bias: true, gated: false, norm: 'layer' as const, cross: false };
+  const shape = { hidden: c.hidden, inner: c.hidden, ffn: c.intermediate, ...BLOCK };
   const specs: ParamSpec[] = [
     { name: 'embeddings.word', shape: [c.vocabSize, c.hidden] },
     { name: 'embeddings.position', shape: [c.maxPositions, c.hidden] },
@@ -59,14 +63,53 @@ export function bertParamSpecs(c: BertConfig): ParamSpec[] {
   if (!pre) specs.push(...normSpecs('embeddings.norm', c.hidden, 'layer'));
   for (let i = 0; i < c.layers; i++) specs.push(...blockSpecs(`layers.${i}`, shape));
   if (pre) specs.push(...normSpecs('final_norm', c.hidden, 'layer'));
-  specs.push(
-    ...linearSpecs('pooler', c.hidden, c.hidden, true),
-    ...linearSpecs('lm_head.transform', c.hidden, c.hidden, true),
-    ...normSpecs('lm_head.norm', c.hidden, 'layer'),
-    { name: 'lm_head.bias', shape: [c.vocabSize] },
-    ...linearSpecs('nsp', c.hidden, 2, true),
-  );
   return specs;
+}
+
+/** The MLM head's transform and norm, and the bias of its decoder (whose weight is the word embedding). */
+export function mlmHeadSpecs(c: BertEncoderConfig): ParamSpec[] {
+  return [...linearSpecs('lm_head.transform', c.hidden, c.hidden, true), ...normSpecs('lm_head.norm', c.hidden, 'layer'), { name: 'lm_head.bias', shape: [c.vocabSize] }];
+}
+
+export function bertParamSpecs(c: BertConfig): ParamSpec[] {
+  return [...bertEncoderSpecs(c), ...linearSpecs('pooler', c.hidden, c.hidden, true), ...mlmHeadSpecs(c), ...linearSpecs('nsp', c.hidden, 2, true)];
+}
+
+const BLOCK = { bias: true, gated: false, norm: 'layer' as const, cross: false };
+
+/**
+ * Embeddings and encoder: ids, token types and positions [B|1, T], mask [B, T] -> the last hidden
+ * state [B, T, H] (pre-LN: after the final norm). Hidden states and attentions go into `taps`.
+ */
+export function bertEncode(c: BertEncoderConfig, P: ParamLookup, ids: { inputIds: Tensor; tokenTypes: Tensor; positions: Tensor; mask: Tensor }, taps?: Record<string, Tensor>): Tensor {
+  const norm: NormSpec = { kind: 'layer', eps: c.layerNormEps };
+  // HF order: (word + token type) + position, then the embedding norm (post-LN BERT only).
+  let x = tf.add(tf.add(embed(ids.inputIds, P('embeddings.word')), embed(ids.tokenTypes, P('embeddings.token_type'))), embed(ids.positions, P('embeddings.position')));
+  if (c.placement === 'post') x = layerNorm(x, { weight: P('embeddings.norm.weight'), bias: P('embeddings.norm.bias') }, c.layerNormEps);
+  if (taps) taps['hidden_states.0'] = x;
+
+  const bias = paddingMaskBias(ids.mask, c.maskFill); // [B,1,1,T]
+  const layerOpts = { heads: c.heads, scaleScores: true, placement: c.placement, norm, activation: c.hiddenAct };
+  for (let i = 0; i < c.layers; i++) {
+    const result = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), layerOpts, { x, selfBias: bias });
+    x = result.out;
+    if (taps) {
+      taps[`hidden_states.${i + 1}`] = x;
+      taps[`attentions.${i}`] = result.selfProbs;
+    }
+  }
+  if (c.placement === 'pre') {
+    x = layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps);
+    // HF MegatronBert reports the normed output in place of the last layer's raw one.
+    if (taps) taps[`hidden_states.${c.layers}`] = x;
+  }
+  return x;
+}
+
+/** MLM head: norm(act(dense(h))) · Eᵀ + bias, [B,T,H] -> [B,T,V], with E the word embedding. */
+export function mlmLogits(c: BertEncoderConfig, P: ParamLookup, x: Tensor): Tensor {
+  const transformed = layerNorm(activation(linear(x, linearParams(P, 'lm_head.transform', true)), c.headAct ?? c.hiddenAct), { weight: P('lm_head.norm.weight'), bias: P('lm_head.norm.bias') }, c.layerNormEps);
+  return lmLogits(transformed, P('embeddings.word'), P('lm_head.bias')); // [B,T,V]
 }
 
 export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options: ForwardOptions): ForwardResult {
@@ -74,32 +117,10 @@ export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options
   const [batchSize, time] = inputIds.shape as [number, number];
   const tokenTypes = batch.token_type_ids ?? tf.zeros([batchSize, time], 'int32');
   const mask = batch.attention_mask ?? tf.ones([batchSize, time], 'int32');
-  const norm: NormSpec = { kind: 'layer', eps: c.layerNormEps };
   const outputs: Record<string, Tensor> = {};
+  const x = bertEncode(c, P, { inputIds, tokenTypes, positions: positionIds(time), mask }, options.taps ? outputs : undefined);
 
-  // HF order: (word + token type) + position, then the embedding norm (post-LN BERT only).
-  let x = tf.add(tf.add(embed(inputIds, P('embeddings.word')), embed(tokenTypes, P('embeddings.token_type'))), embed(positionIds(time), P('embeddings.position')));
-  if (c.placement === 'post') x = layerNorm(x, { weight: P('embeddings.norm.weight'), bias: P('embeddings.norm.bias') }, c.layerNormEps);
-  if (options.taps) outputs['hidden_states.0'] = x;
-
-  const bias = paddingMaskBias(mask, c.maskFill); // [B,1,1,T]
-  const layerOpts = { heads: c.heads, scaleScores: true, placement: c.placement, norm, activation: c.hiddenAct };
-  for (let i = 0; i < c.layers; i++) {
-    const result = transformerLayer(blockParams(P, `layers.${i}`, { bias: true, gated: false, norm: 'layer', cross: false }), layerOpts, { x, selfBias: bias });
-    x = result.out;
-    if (options.taps) {
-      outputs[`hidden_states.${i + 1}`] = x;
-      outputs[`attentions.${i}`] = result.selfProbs;
-    }
-  }
-  if (c.placement === 'pre') {
-    x = layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps);
-    // HF MegatronBert reports the normed output in place of the last layer's raw one.
-    if (options.taps) outputs[`hidden_states.${c.layers}`] = x;
-  }
-
-  const transformed = layerNorm(activation(linear(x, linearParams(P, 'lm_head.transform', true)), c.headAct ?? c.hiddenAct), { weight: P('lm_head.norm.weight'), bias: P('lm_head.norm.bias') }, c.layerNormEps);
-  const predictionLogits = lmLogits(transformed, P('embeddings.word'), P('lm_head.bias')); // [B,T,V]
+  const predictionLogits = mlmLogits(c, P, x);
   const nspLogits = linear(pooler(x, linearParams(P, 'pooler', true)), linearParams(P, 'nsp', true)); // [B,2]
   outputs.prediction_logits = predictionLogits;
   outputs.seq_relationship_logits = nspLogits;
@@ -133,7 +154,7 @@ export function bertModel(config: BertConfig): ModelBody<BertConfig> {
   };
 }
 
-function requireInput(batch: Batch, name: string): Tensor {
+export function requireInput(batch: Batch, name: string): Tensor {
   const t = batch[name];
   if (!t) throw new Error(`batch has no ${name}`);
   return t;

@@ -210,7 +210,7 @@ describe.concurrent('weightmap CLI: unusable input exits 2', () => {
   it.each([
     ['--arch gpt2 on a BERT config', ['baselines/bert/model.safetensors', '--arch', 'gpt2'], /--arch contradicts.*expected bert, got gpt2/],
     ['--arch t5 on a Megatron GPT', ['baselines/megatron-gpt2/tp1-v3', '--arch', 't5'], /--arch contradicts.*expected gpt2, got t5/],
-    ['an unknown --arch', ['baselines/bert', '--arch', 'llama'], /unknown --arch/],
+    ['an unknown --arch', ['baselines/bert', '--arch', 'mamba'], /unknown --arch/],
     ['an unknown --to', ['baselines/bert', '--to', 'onnx', '--out', 'x.safetensors'], /unknown --to/],
     ['--vocab-size without an HF export', ['baselines/megatron-gpt2/tp1-v3', '--vocab-size', '1000'], /--vocab-size trims/],
     ['--vocab-size on an HF checkpoint', ['baselines/gpt2', '--to', 'hf', '--out', tmp('never.safetensors'), '--vocab-size', '900'], /has none/],
