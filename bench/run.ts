@@ -1,11 +1,11 @@
 /**
- * npm run bench [-- --suites bert,gpt2 --steps 60 --out FILE --readers]
+ * npm run bench [-- --suites bert,gpt2 --steps 60 --out FILE --readers]   (default: every suite with a config and batches)
  * Measures, per shipped suite on the selected backend: ms per training step (median over the
  * steps after a warm-up) and forward ms on the eval batch (median of repeats). With --readers,
  * also runs the checkpoint reader benchmarks (~1 GB files). Prints JSON; --out writes it too.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.ts';
@@ -22,7 +22,7 @@ import { readSafetensors } from '../src/weightmap/readers/safetensors.ts';
 
 const { values } = parseArgs({
   options: {
-    suites: { type: 'string', default: 'bert,megatron-bert,gpt2,t5,t5v11' },
+    suites: { type: 'string' },
     steps: { type: 'string', default: '60' },
     warmup: { type: 'string', default: '10' },
     backend: { type: 'string' },
@@ -37,7 +37,10 @@ const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const suites: Record<string, unknown> = {};
 
-for (const name of values.suites.split(',')) {
+// Default: every shipped suite that trains from an HF config (Megatron checkpoint folders have none).
+const names = values.suites?.split(',') ?? readdirSync('baselines').filter((n) => existsSync(join('baselines', n, 'config.json')) && existsSync(join('baselines', n, 'batches.safetensors'))).sort();
+
+for (const name of names) {
   const dir = join('baselines', name);
   if (!existsSync(join(dir, 'config.json'))) {
     suites[name] = { skipped: 'no config.json' };

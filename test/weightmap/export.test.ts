@@ -37,7 +37,7 @@ function readMapped(path: string) {
 const asRaw = (tensors: ExportedTensor[]) => new Map(tensors.map((t) => [t.name, { shape: t.shape, bytes: f32Bytes(t.data) }]));
 
 describe('HF round trip: read with the family map, export with its inverse', () => {
-  const cases = ['bert', 'gpt2', 't5', 't5v11'].flatMap((suite) => ['model.safetensors', 'pytorch_model.bin'].map((file) => [suite, file] as const));
+  const cases = ['bert', 'gpt2', 't5', 't5v11', 'llama', 'roberta', 'vit'].flatMap((suite) => ['model.safetensors', 'pytorch_model.bin'].map((file) => [suite, file] as const));
   it.each(cases)('%s/%s exports exactly the tensors of model.safetensors', (suite, file) => {
     const { model, values } = readMapped(join(BASELINES, suite, file));
     const map = hfExportMap(model);
