@@ -32,6 +32,8 @@ export function robertaForward(c: RobertaConfig, P: ParamLookup, batch: Batch, o
   const tokenTypes = batch.token_type_ids ?? tf.zeros([batchSize, time], 'int32');
   const mask = batch.attention_mask ?? tf.ones([batchSize, time], 'int32');
   // HF derives positions from the ids, not from the mask: a pad id inside a row sits at padding_idx too.
+  // HF's embeddings give their padding_idx rows no gradient; here the positions that read those rows
+  // get exactly none either, as long as pads are masked (probability 0 as keys) and unlabelled.
   const positions = batch.position_ids ?? paddingAwarePositionIds(inputIds, c.padTokenId); // [B,T]
   const outputs: Record<string, Tensor> = {};
   const x = bertEncode(encoder(c), P, { inputIds, tokenTypes, positions, mask }, options.taps ? outputs : undefined);

@@ -31,5 +31,7 @@ export const hfRobertaMap: WeightMap = {
     { from: 'lm_head.bias', to: 'lm_head.bias' },
     drop('lm_head.decoder.weight', 'tied to the word embeddings', 'roberta.embeddings.word_embeddings.weight'),
     drop('lm_head.decoder.bias', 'alias of lm_head.bias', 'lm_head.bias'),
+    // Hub checkpoints such as roberta-base carry RobertaModel's pooler, which HF drops on load too.
+    ...['weight', 'bias'].map((p) => drop(`roberta.pooler.dense.${p}`, 'unused: RobertaForMaskedLM has no pooler')),
   ],
 };

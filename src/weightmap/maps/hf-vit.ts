@@ -4,7 +4,7 @@
  * table keep HF's shapes. Pre-LN: layernorm_before precedes attention, layernorm_after the MLP.
  */
 import type { WeightMap } from '../map.ts';
-import { norm, torchLinear } from './rules.ts';
+import { drop, norm, torchLinear } from './rules.ts';
 
 const L = 'vit.encoder.layer.{i}';
 const T = 'layers.{i}';
@@ -26,5 +26,7 @@ export const hfVitMap: WeightMap = {
     ...torchLinear(`${L}.output.dense`, `${T}.mlp.fc_out`),
     ...norm('vit.layernorm', 'final_norm'),
     ...torchLinear('classifier', 'classifier'),
+    // Checkpoints saved from ViTModel carry a pooler, which ViTForImageClassification does not build.
+    ...['weight', 'bias'].map((p) => drop(`vit.pooler.dense.${p}`, 'unused: ViTForImageClassification has no pooler')),
   ],
 };
