@@ -1,7 +1,7 @@
 /**
- * The one table of model families. The align and weightmap CLIs, suite manifests, baselines
- * (metric names) and reports all find families here; adding a family is adding its module and
- * a line to FAMILIES.
+ * The one table of model families. The align and weightmap CLIs, suite manifests and baselines
+ * (metric names, Megatron folders) find families here, and verdicts and reports carry the names it
+ * gives; adding a family is adding its module and a line to FAMILIES.
  */
 import { InputError } from '../errors.ts';
 import { readJsonObject, type JsonObject } from '../json-file.ts';
@@ -32,10 +32,6 @@ export const ARCHES: readonly string[] = [...new Set(FAMILIES.map((f) => f.arch)
 
 /** HF `model_type` values some family reads. */
 export const MODEL_TYPES: readonly string[] = FAMILIES.flatMap((f) => f.modelTypes);
-
-export function isFamilyName(value: unknown): value is FamilyName {
-  return typeof value === 'string' && FAMILY_NAMES.includes(value);
-}
 
 /** The family a name (or a Megatron folder family) stands for. */
 export function familyNamed(name: FamilyName): Family | undefined {
