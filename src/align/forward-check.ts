@@ -7,7 +7,10 @@ import { tf } from '../backend/tf.ts';
 import type { Model } from '../models/model.ts';
 import { readSafetensors } from '../weightmap/readers/safetensors.ts';
 import { disposeBatch, readIntTensors, toBatch, type HostBatch } from './batch-io.ts';
-import { compareTensor, type PositionMask } from './compare-tensor.ts';
+import { basename } from 'node:path';
+import { InputError } from '../errors.ts';
+import type { Checkpoint, TensorRef } from '../weightmap/checkpoint.ts';
+import { compareTensor, type ForwardNoise, type PositionMask } from './compare-tensor.ts';
 import { loadParams, type LoadOptions } from './load-model.ts';
 import type { ForwardVerdict, TensorComparison } from './verdict.ts';
 
@@ -16,6 +19,8 @@ export interface ForwardRun {
   label: string;
   weightsPath: string;
   referencePath: string;
+  /** The same reference tensors computed in float64 (forward_*.float64.safetensors), when there is one. */
+  reference64Path?: string;
 }
 
 export interface Tolerance {
@@ -23,6 +28,8 @@ export interface Tolerance {
   rtol: number;
   /** Overrides by reference tensor name. */
   tensors?: Record<string, { atol: number; rtol: number }>;
+  /** With a float64 record: widen to k × the reference's own error, per row (compare-tensor.ts). */
+  envelope?: { k: number };
 }
 
 /**
@@ -53,13 +60,15 @@ export async function checkForward(model: Model, evalInputsPath: string, runs: r
   for (const run of runs) {
     const ours = await forwardOutputs(model, run.weightsPath, inputs, load);
     const reference = readSafetensors(run.referencePath);
+    const reference64 = run.reference64Path && tol.envelope ? readSafetensors(run.reference64Path) : undefined;
     const compared = new Map<string, TensorComparison>();
     for (const ref of reference.tensors.values()) {
       const name = `${run.label}/${ref.name}`;
       const actual = ours.get(ref.name);
       const t = tol.tensors?.[ref.name] ?? tol;
+      const noise = reference64 && tol.envelope ? forwardNoise(reference64, ref, tol.envelope.k) : undefined;
       const result = actual
-        ? compareTensor(name, actual, ref.toFloat32(), [...ref.shape], t.atol, t.rtol, maskFor(model, ref.name, inputs))
+        ? compareTensor(name, actual, ref.toFloat32(), [...ref.shape], t.atol, t.rtol, maskFor(model, ref.name, inputs), noise)
         : { name, shape: [...ref.shape], atol: t.atol, rtol: t.rtol, maxAbsDiff: Number.POSITIVE_INFINITY, maxRelDiff: Number.POSITIVE_INFINITY, pass: false, compared: 0 };
       compared.set(ref.name, result);
       tensors.push(result);
@@ -71,6 +80,17 @@ export async function checkForward(model: Model, evalInputsPath: string, runs: r
   }
   const maxAbsDiff = tensors.reduce((m, t) => Math.max(m, t.maxAbsDiff), 0);
   return { pass: tensors.length > 0 && tensors.every((t) => t.pass), atol: tol.atol, rtol: tol.rtol, maxAbsDiff, tensors, firstDivergence };
+}
+
+/** The float64 record of one reference tensor, which must have the same shape; none is no envelope. */
+function forwardNoise(reference64: Checkpoint, ref: TensorRef, k: number): ForwardNoise | undefined {
+  const t64 = reference64.tensors.get(ref.name);
+  if (!t64) return undefined;
+  if (t64.shape.join(',') !== ref.shape.join(',')) {
+    throw new InputError('the float64 record of a reference tensor has another shape', { file: reference64.path, tensor: ref.name, expected: `[${ref.shape.join(', ')}]`, actual: `[${t64.shape.join(', ')}]` });
+  }
+  if (!t64.toFloat64) throw new InputError('cannot read the float64 record as float64', { file: reference64.path, tensor: ref.name });
+  return { source: basename(reference64.path), values64: t64.toFloat64(), k };
 }
 
 function maskFor(model: Model, name: string, inputs: HostBatch): PositionMask | undefined {

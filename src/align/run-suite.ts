@@ -3,7 +3,8 @@
  * the verdict and its report folder. The CLI, the nightly check and the tests all come through
  * here, so they cannot disagree about what "aligned" means.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from './baseline/atomic.ts';
 import { join, resolve } from 'node:path';
 import { selectBackend } from '../backend/select.ts';
 import { loadManifest } from './baseline/manifest.ts';
@@ -11,7 +12,7 @@ import { curveToJson, type Curve, type StepRecord } from './curve.ts';
 import { describeAdapterLine } from '../backend/webgpu.ts';
 import { describeEnvironment } from './environment.ts';
 import { checkForward, type ForwardRun } from './forward-check.ts';
-import { checkGeneration } from './generation-check.ts';
+import { checkGeneration, type GenerationRun } from './generation-check.ts';
 import { modelFromConfig } from './load-model.ts';
 import { modelFromMegatron } from '../models/megatron-args.ts';
 import type { Model } from '../models/model.ts';
@@ -36,21 +37,47 @@ export interface RunSuiteOptions {
   /** Where run folders go: <reportsDir>/<suite>/<runDirName>. */
   reportsDir: string;
   runDirName?: string;
-  /** Write the HTML/JUnit/Markdown reports (verdict.json and curves are always written). */
+  /** Write the HTML/JUnit/Markdown reports into the run folder (runSuite; verdict.json and curves always). */
   reports?: boolean;
   allowIncomplete?: boolean;
   log?: (line: string) => void;
   onStep?: (record: StepRecord, total: number) => void;
 }
 
-export interface RunSuiteResult {
+export interface AlignResult {
   verdict: Verdict;
-  runDir: string;
   curve?: Curve;
   referenceCurve?: Curve;
 }
 
+export interface RunSuiteResult extends AlignResult {
+  runDir: string;
+}
+
+/** Aligns a suite and writes its run folder. */
 export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult> {
+  const result = await alignSuite(options);
+  return { ...result, runDir: await writeRunFolder(options, result) };
+}
+
+/**
+ * The run folder <reportsDir>/<suite>/<runDirName>: the curves, the reports, then verdict.json,
+ * each written whole or not at all. The verdict comes last, so a folder holding one is complete
+ * and a killed run never leaves a truncated verdict for bless or the dashboard to read.
+ */
+export async function writeRunFolder(options: Pick<RunSuiteOptions, 'reportsDir' | 'runDirName' | 'reports'>, result: AlignResult): Promise<string> {
+  const { verdict, curve, referenceCurve } = result;
+  const runDir = resolve(options.reportsDir, verdict.suite, options.runDirName ?? timestamp(new Date(verdict.startedAt)));
+  mkdirSync(runDir, { recursive: true });
+  if (curve) writeFileAtomic(join(runDir, 'curve.json'), `${JSON.stringify(curveToJson(curve))}\n`);
+  if (referenceCurve) writeFileAtomic(join(runDir, 'reference-curve.json'), `${JSON.stringify(curveToJson(referenceCurve))}\n`);
+  if (options.reports !== false) await writeRunReports(runDir, { verdict, curve, referenceCurve });
+  writeFileAtomic(join(runDir, 'verdict.json'), `${JSON.stringify(verdict, null, 2)}\n`);
+  return runDir;
+}
+
+/** One align run of a suite, writing nothing: forward parity, the curve, our golden, generation. */
+export async function alignSuite(options: Omit<RunSuiteOptions, 'reportsDir' | 'runDirName' | 'reports'>): Promise<AlignResult> {
   const startedAt = new Date();
   const log = options.log ?? (() => {});
   const backend = await selectBackend(options.backend);
@@ -88,7 +115,9 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
 
   if (wants('generation') && (options.only === 'generation' || (suite.files.generationTensors && model.generation))) {
     log('generation: greedy decoding with and without the key/value cache');
-    verdict.generation = await checkGeneration(model, requireFile(suite, 'generationTensors', 'reference generations (generation.safetensors)'), generationRuns(suite, options.weights), { atol: manifest.tolerances.generation.logitAtol, rtol: manifest.tolerances.generation.logitRtol }, load);
+    const { logitAtol, logitRtol } = manifest.tolerances.generation;
+    const envelope = manifest.tolerances.forward.envelope;
+    verdict.generation = await checkGeneration(model, requireFile(suite, 'generationTensors', 'reference generations (generation.safetensors)'), generationRuns(suite, options.weights), { atol: logitAtol, rtol: logitRtol, ...(envelope ? { envelope } : {}) }, load);
   }
 
   const sections = [verdict.forward, verdict.train, verdict.generation];
@@ -98,13 +127,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
   verdict.pass = ran.length > 0 && ran.every((s) => s!.pass) && goldenOk;
   verdict.finishedAt = new Date().toISOString();
 
-  const runDir = resolve(options.reportsDir, suite.name, options.runDirName ?? timestamp(startedAt));
-  mkdirSync(runDir, { recursive: true });
-  writeFileSync(join(runDir, 'verdict.json'), `${JSON.stringify(verdict, null, 2)}\n`);
-  if (curve) writeFileSync(join(runDir, 'curve.json'), `${JSON.stringify(curveToJson(curve))}\n`);
-  if (referenceCurve) writeFileSync(join(runDir, 'reference-curve.json'), `${JSON.stringify(curveToJson(referenceCurve))}\n`);
-  if (options.reports !== false) await writeRunReports(runDir, { verdict, curve, referenceCurve });
-  return { verdict, runDir, curve, referenceCurve };
+  return { verdict, curve, referenceCurve };
 }
 
 /**
@@ -128,10 +151,10 @@ function forwardRuns(suite: Suite, weightsOverride?: string): ForwardRun[] {
   const runs: ForwardRun[] = [];
   const initialRef = requireFile(suite, 'forwardInitial', 'reference forward (forward_initial.safetensors)');
   if (weightsOverride || suite.files.weights) {
-    runs.push({ label: 'initial', weightsPath: weightsOverride ?? requireFile(suite, 'weights', 'initial weights'), referencePath: initialRef });
+    runs.push({ label: 'initial', weightsPath: weightsOverride ?? requireFile(suite, 'weights', 'initial weights'), referencePath: initialRef, reference64Path: suite.files.forwardInitial64 });
   }
   if (suite.files.finalWeights && suite.files.forwardFinal) {
-    runs.push({ label: 'final', weightsPath: suite.files.finalWeights, referencePath: suite.files.forwardFinal });
+    runs.push({ label: 'final', weightsPath: suite.files.finalWeights, referencePath: suite.files.forwardFinal, reference64Path: suite.files.forwardFinal64 });
   }
   if (!weightsOverride) {
     for (const v of readVariants(suite)) runs.push({ label: v.dir, weightsPath: join(suite.dir, v.dir), referencePath: join(suite.dir, v.reference) });
@@ -140,9 +163,11 @@ function forwardRuns(suite: Suite, weightsOverride?: string): ForwardRun[] {
   return runs;
 }
 
-function generationRuns(suite: Suite, weightsOverride?: string): Array<{ label: 'initial' | 'final'; weightsPath: string }> {
-  const runs: Array<{ label: 'initial' | 'final'; weightsPath: string }> = [{ label: 'initial', weightsPath: weightsOverride ?? requireFile(suite, 'weights', 'initial weights') }];
-  if (suite.files.finalWeights) runs.push({ label: 'final', weightsPath: suite.files.finalWeights });
+function generationRuns(suite: Suite, weightsOverride?: string): GenerationRun[] {
+  const f = suite.files;
+  const forward = (reference?: string, reference64?: string) => (reference && reference64 ? { forward: { reference, reference64 } } : {});
+  const runs: GenerationRun[] = [{ label: 'initial', weightsPath: weightsOverride ?? requireFile(suite, 'weights', 'initial weights'), ...forward(f.forwardInitial, f.forwardInitial64) }];
+  if (f.finalWeights) runs.push({ label: 'final', weightsPath: f.finalWeights, ...forward(f.forwardFinal, f.forwardFinal64) });
   return runs;
 }
 

@@ -16,9 +16,14 @@ export interface SuiteFiles {
   evalInputs?: string;
   forwardInitial?: string;
   forwardFinal?: string;
+  /** The same forward records computed in float64 by the reference: its own precision, per element. */
+  forwardInitial64?: string;
+  forwardFinal64?: string;
   batches?: string;
   hyperparams?: string;
   curve?: string;
+  /** The reference training replayed in float64. */
+  curve64?: string;
   generationJson?: string;
   generationTensors?: string;
   /** Megatron fixtures: checkpoint variants (folders) and the reference each reproduces. */
@@ -61,9 +66,12 @@ export function loadSuite(dir: string): Suite {
     evalInputs: at('eval_inputs.safetensors'),
     forwardInitial: at('forward_initial.safetensors') ?? at(matching(/^forward_vpad\d+\.safetensors$/)),
     forwardFinal: at('forward_final.safetensors') ?? at(matching(/^forward_final_vpad\d+\.safetensors$/)),
+    forwardInitial64: at('forward_initial.float64.safetensors'),
+    forwardFinal64: at('forward_final.float64.safetensors'),
     batches: at('batches.safetensors'),
     hyperparams: at('hyperparams.json'),
     curve: at('train_curve.json'),
+    curve64: at('train_curve.float64.json'),
     generationJson: at('generation.json'),
     generationTensors: at('generation.safetensors'),
     variants: at('variants.json'),

@@ -17,6 +17,11 @@ export interface TensorComparison {
   pass: boolean;
   /** Elements compared (padded positions excluded where the reference says they are undefined). */
   compared: number;
+  /**
+   * Present when the reference's float64 record set the tolerance: per element
+   * max(atol + rtol·|ref|, k · noise of its row); how many elements it widened and the widest.
+   */
+  envelope?: { source: string; k: number; maxTolerance: number; widenedElements: number };
 }
 
 export interface ForwardVerdict {
@@ -31,11 +36,34 @@ export interface ForwardVerdict {
 
 export type CurvePolicy = 'deterministic' | 'approximate';
 
+/** From `fromStep` on (until the next bound), the tolerance is the floor, or k · noise. */
+export interface EnvelopeBound {
+  fromStep: number;
+  by: 'floor' | 'noise';
+}
+
+/** How a per-step envelope set a metric's tolerance, and what it was at each step. */
+export interface CurveEnvelope {
+  /** Where the noise was measured: "train_curve.float64.json (loss)", "noise.wasm.json (loss)". */
+  source: string;
+  k: number;
+  /** The floor: atol + rtol·|ref|. */
+  atol: number;
+  rtol: number;
+  /** The tolerance applied at each compared step, in the reference's step order. */
+  tolerance: number[];
+  bounds: EnvelopeBound[];
+}
+
 export interface MetricComparison {
   metric: string;
   policy: CurvePolicy;
+  /** The tolerance without an envelope; with one, its floor. */
   atol: number;
   rtol: number;
+  envelope?: CurveEnvelope;
+  /** Why a failure may be noise rather than a bug, and what would measure it (no envelope only). */
+  hint?: string;
   allowedFailingSteps: number;
   pass: boolean;
   steps: number;
@@ -67,14 +95,25 @@ export interface GenerationCase {
   uncached: number[];
   reference: number[];
   maxLogitDiff: number;
+  /** The step-logit tolerance this case was held to. */
+  logitAtol?: number;
   pass: boolean;
 }
 
 export interface GenerationVerdict {
   pass: boolean;
   cachedEqualsUncached: boolean;
+  /** Greedy tokens identical to the reference's, every case. */
+  tokensMatchReference: boolean;
+  /** Every step's logits within the logit tolerance, every case. */
+  logitsWithinTolerance: boolean;
+  /** Both of the above (kept for readers of the first schema). */
   matchesReference: boolean;
   maxLogitDiff: number;
+  /** The widest step-logit tolerance applied. */
+  logitAtol?: number;
+  /** How the logit tolerance was widened from the reference's float64 forward record, per weights. */
+  logitEnvelope?: string;
   cases: GenerationCase[];
 }
 

@@ -3,9 +3,9 @@
  *                  [--backend NAME] [--weights CHECKPOINT] [--reports DIR] [--allow-incomplete]
  * Exit 0 aligned, 1 misaligned, 2 unusable input.
  */
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../align/baseline/atomic.ts';
 import { resolve } from 'node:path';
-import { CHECKS, runSuite, type Check } from '../align/run-suite.ts';
+import { alignSuite, CHECKS, writeRunFolder, type Check } from '../align/run-suite.ts';
 import { resolveSuiteDir } from '../align/suite.ts';
 import { InputError, EXIT_MISALIGNED, EXIT_PASS } from '../errors.ts';
 import { progressReporter } from './progress.ts';
@@ -41,20 +41,21 @@ async function main(argv: string[]): Promise<number> {
     throw new InputError('unknown --only', { expected: CHECKS.join(' | '), actual: values.only });
   }
 
-  const { verdict, runDir } = await runSuite({
+  const result = await alignSuite({
     suiteDir: resolveSuiteDir(positionals[0], resolve('baselines')),
     steps,
     only: values.only as Check | undefined,
     backend: values.backend,
     weights: values.weights,
-    reportsDir: values.reports,
-    reports: !values['no-report'],
     allowIncomplete: values['allow-incomplete'],
     log: (line) => process.stdout.write(`${line}\n`),
     onStep: progressReporter(process.stdout),
   });
-  process.stdout.write(`${formatVerdict(verdict)}\nreport: ${runDir}\n`);
-  if (values.json) writeFileSync(values.json, `${JSON.stringify(verdict, null, 2)}\n`);
+  const { verdict } = result;
+  // --no-report writes no run folder at all; --json still saves the verdict.
+  const runDir = values['no-report'] ? null : await writeRunFolder({ reportsDir: values.reports }, result);
+  process.stdout.write(`${formatVerdict(verdict)}\n${runDir ? `report: ${runDir}\n` : ''}`);
+  if (values.json) writeFileAtomic(values.json, `${JSON.stringify(verdict, null, 2)}\n`);
   return verdict.pass ? EXIT_PASS : EXIT_MISALIGNED;
 }
 

@@ -1,4 +1,5 @@
 /** The human-readable verdict printed by `npm run align`. */
+import { describeMetricTolerance } from '../align/report/checks.ts';
 import type { Verdict } from '../align/verdict.ts';
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
@@ -11,6 +12,11 @@ export function formatVerdict(v: Verdict): string {
     const width = Math.max(...f.tensors.map((t) => t.name.length), 6);
     lines.push(`  ${'tensor'.padEnd(width)}  max|diff|  max rel    pass`);
     for (const t of f.tensors) lines.push(`  ${t.name.padEnd(width)}  ${fmt(t.maxAbsDiff).padEnd(9)}  ${fmt(t.maxRelDiff).padEnd(9)}  ${t.pass ? 'ok' : 'FAIL'}`);
+    const widened = f.tensors.filter((t) => t.envelope && t.envelope.widenedElements > 0);
+    if (widened.length) {
+      const widest = widened.reduce((a, b) => (b.envelope!.maxTolerance > a.envelope!.maxTolerance ? b : a));
+      lines.push(`  reference float64 precision widened ${widened.length} tensor(s) past atol (k ${widest.envelope!.k}); widest ${widest.name} to ${fmt(widest.envelope!.maxTolerance)}`);
+    }
     lines.push(`  first divergence: ${f.firstDivergence ?? 'none'}`);
   }
   if (v.train) {
@@ -20,6 +26,11 @@ export function formatVerdict(v: Verdict): string {
     lines.push(`  ${'metric'.padEnd(width)}  policy       atol     rtol     max|diff|  max rel    failing  first   pass`);
     for (const m of t.metrics) {
       lines.push(`  ${m.metric.padEnd(width)}  ${m.policy.padEnd(11)}  ${fmt(m.atol).padEnd(7)}  ${fmt(m.rtol).padEnd(7)}  ${fmt(m.maxAbsDiff).padEnd(9)}  ${fmt(m.maxRelDiff).padEnd(9)}  ${String(m.failingSteps).padEnd(7)}  ${String(m.firstFailingStep ?? '-').padEnd(6)}  ${m.pass ? 'ok' : 'FAIL'}`);
+    }
+    // Envelopes and hints under the table: the atol/rtol columns show an envelope's floor only.
+    for (const m of t.metrics) {
+      if (m.envelope) lines.push(`  ${m.metric}: tolerance ${describeMetricTolerance(m)}`);
+      if (m.hint) lines.push(`  ${m.metric}: ${m.hint}`);
     }
   }
   if (v.golden) {
@@ -32,7 +43,9 @@ export function formatVerdict(v: Verdict): string {
   }
   if (v.generation) {
     const g = v.generation;
-    lines.push(`generation: cached ≡ uncached ${g.cachedEqualsUncached ? 'yes' : 'NO'}, matches reference ${g.matchesReference ? 'yes' : 'NO'}, max step-logit diff ${fmt(g.maxLogitDiff)}`);
+    const tokens = g.tokensMatchReference ?? g.matchesReference;
+    const logits = g.logitsWithinTolerance ?? g.matchesReference;
+    lines.push(`generation: tokens = reference ${tokens ? 'yes' : 'NO'}, cached ≡ uncached ${g.cachedEqualsUncached ? 'yes' : 'NO'}, step logits within tolerance ${logits ? 'yes' : 'NO'} (max|diff| ${fmt(g.maxLogitDiff)}, tolerance ${fmt(g.logitAtol ?? Number.NaN)}${g.logitEnvelope ? `: ${g.logitEnvelope}` : ''})`);
   }
   lines.push(`verdict: ${v.pass ? 'ALIGNED' : 'MISALIGNED'} (${v.suite}, backend ${v.backend})`);
   return lines.join('\n');

@@ -20,6 +20,11 @@ export interface TensorRef {
   readonly file: string;
   /** Values widened to float32 (F16/BF16/F64/integers converted). C order. */
   toFloat32(): Float32Array;
+  /**
+   * Values as float64, exact for F64 (where toFloat32 would round them): what a float64 reference
+   * record needs. Readers of formats that hold float64 tensors provide it.
+   */
+  toFloat64?(): Float64Array;
   /** Integer values as int32; throws InputError if a value does not fit. C order. */
   toInt32(): Int32Array;
 }

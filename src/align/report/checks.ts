@@ -53,8 +53,32 @@ export function formatTolerance(atol: number, rtol: number, policy?: MetricCompa
   return `atol ${formatNumber(atol)} + rtol ${formatNumber(rtol)}·|ref|`;
 }
 
+/** A metric's tolerance in words: the plain rule, or the envelope with its source and its widest value. */
+export function describeMetricTolerance(m: MetricComparison): string {
+  const plain = formatTolerance(m.atol, m.rtol, m.policy);
+  const e = m.envelope;
+  if (!e) return plain;
+  const widest = e.tolerance.length ? Math.max(...e.tolerance) : Number.NaN;
+  const fromNoise = e.bounds.find((b) => b.by === 'noise');
+  return `max(${plain}, ${formatNumber(e.k)} × noise of ${e.source}): the floor${fromNoise ? ` until step ${fromNoise.fromStep}, then the noise` : ' throughout'}; widest ${formatNumber(widest)}`;
+}
+
+/** A tensor's tolerance in words, with the float64 envelope when one applied. */
+export function describeTensorTolerance(t: TensorComparison): string {
+  const plain = formatTolerance(t.atol, t.rtol);
+  const e = t.envelope;
+  if (!e) return plain;
+  return `max(${plain}, ${formatNumber(e.k)} × row noise of ${e.source}): widened ${e.widenedElements} element(s), widest ${formatNumber(e.maxTolerance)}`;
+}
+
+/** The tolerance at reference step index i of a metric comparison (the band reports draw). */
+export function toleranceAtIndex(m: MetricComparison, i: number, ref: number): number {
+  if (m.policy === 'deterministic') return 0;
+  return m.envelope ? (m.envelope.tolerance[i] ?? Number.NaN) : m.atol + m.rtol * Math.abs(ref);
+}
+
 function tensorCheck(t: TensorComparison, firstDivergence: string | null): Check {
-  const tolerance = formatTolerance(t.atol, t.rtol);
+  const tolerance = describeTensorTolerance(t);
   const first = t.name === firstDivergence ? '; first divergent tensor' : '';
   return {
     section: 'forward',
@@ -70,7 +94,7 @@ function tensorCheck(t: TensorComparison, firstDivergence: string | null): Check
 }
 
 function metricCheck(section: 'train' | 'golden', m: MetricComparison): Check {
-  const tolerance = formatTolerance(m.atol, m.rtol, m.policy);
+  const tolerance = describeMetricTolerance(m);
   const first = m.firstFailingStep === null ? '' : `, first at step ${m.firstFailingStep}`;
   const failing = m.failingSteps > 0 ? `${m.failingSteps} of ${m.steps} steps (${m.allowedFailingSteps} allowed)${first}` : '';
   const at = m.maxAbsDiffStep === null ? '' : ` at step ${m.maxAbsDiffStep}`;
@@ -84,7 +108,7 @@ function metricCheck(section: 'train' | 'golden', m: MetricComparison): Check {
     message:
       `${m.metric}: max|diff| ${formatNumber(m.maxAbsDiff)}${at}, max rel ${formatNumber(m.maxRelDiff)}; ` +
       `tolerance ${tolerance}; failing steps ${m.failingSteps}/${m.steps} (${m.allowedFailingSteps} allowed); ` +
-      `first failing step ${m.firstFailingStep ?? 'none'}`,
+      `first failing step ${m.firstFailingStep ?? 'none'}${m.hint ? `; ${m.hint}` : ''}`,
   };
 }
 

@@ -10,9 +10,9 @@
  */
 import { describeAdapterLine } from '../../backend/webgpu.ts';
 import type { Curve } from '../curve.ts';
-import { isClose } from '../compare-curve.ts';
+import { DETERMINISTIC, isClose } from '../compare-curve.ts';
 import type { MetricComparison, TensorComparison, Verdict } from '../verdict.ts';
-import { type Check, type CheckStatus, firstMismatch, formatNumber, formatTolerance, verdictChecks } from './checks.ts';
+import { type Check, type CheckStatus, describeMetricTolerance, describeTensorTolerance, firstMismatch, formatNumber, formatTolerance, toleranceAtIndex, verdictChecks } from './checks.ts';
 import { type PlotSpec, type PlotTrace, escapeHtml, plotDiv, renderPage, table } from './page.ts';
 
 export interface RunReportInput {
@@ -69,11 +69,11 @@ function line(name: string, x: readonly number[], y: ReadonlyArray<number | null
 function lossPlot(steps: number[], ours: Array<number | null>, ref: Array<number | null>, cmp: MetricComparison | undefined): PlotSpec {
   const traces: PlotTrace[] = [];
   if (cmp) {
-    const tol = ref.map((r) => (r === null ? null : cmp.policy === 'deterministic' ? 0 : cmp.atol + cmp.rtol * Math.abs(r)));
+    const tol = ref.map((r, i) => (r === null ? null : toleranceAtIndex(cmp, i, r)));
     // The band is two traces: an invisible lower edge, then the upper edge filled down to it.
     traces.push(line('band lower', steps, ref.map((r, i) => (r === null ? null : r - (tol[i] as number))), COLOUR.band, { line: { width: 0 }, showlegend: false, hoverinfo: 'skip' }));
     traces.push(
-      line(`tolerance band (${formatTolerance(cmp.atol, cmp.rtol, cmp.policy)})`, steps, ref.map((r, i) => (r === null ? null : r + (tol[i] as number))), COLOUR.band, {
+      line(cmp.envelope ? `tolerance envelope (max(floor, ${cmp.envelope.k} × noise of ${cmp.envelope.source}))` : `tolerance band (${formatTolerance(cmp.atol, cmp.rtol, cmp.policy)})`, steps, ref.map((r, i) => (r === null ? null : r + (tol[i] as number))), COLOUR.band, {
         line: { width: 0 },
         fill: 'tonexty',
         fillcolor: COLOUR.band,
@@ -84,9 +84,13 @@ function lossPlot(steps: number[], ours: Array<number | null>, ref: Array<number
   traces.push(line('reference', steps, ref, COLOUR.reference));
   traces.push(line('ours', steps, ours, COLOUR.ours));
   if (cmp) {
-    // The same rule as the comparison (compare-curve.isClose), so the red marks are the failing steps the verdict counted.
-    const tol = { policy: cmp.policy, atol: cmp.atol, rtol: cmp.rtol, allowedFailingSteps: cmp.allowedFailingSteps };
-    const bad = steps.map((_, i) => i).filter((i) => ref[i] !== null && !isClose(ours[i] ?? Number.POSITIVE_INFINITY, ref[i] as number, tol));
+    // The same rule as the comparison (the verdict's own per-step tolerance), so the red marks are the failing steps it counted.
+    const bad = steps.map((_, i) => i).filter((i) => {
+      if (ref[i] === null) return false;
+      const a = ours[i] ?? Number.POSITIVE_INFINITY;
+      const r = ref[i] as number;
+      return cmp.policy === 'deterministic' ? !isClose(a, r, DETERMINISTIC) : !(Number.isFinite(a) && Math.abs(a - r) <= toleranceAtIndex(cmp, i, r));
+    });
     if (bad.length > 0) {
       traces.push({
         type: 'scatter',
@@ -110,7 +114,8 @@ function diffPlot(steps: number[], ours: Array<number | null>, ref: Array<number
   const diff = steps.map((_, i) => (ours[i] === null || ref[i] === null ? null : Math.abs((ours[i] as number) - (ref[i] as number))));
   const traces: PlotTrace[] = [line('|ours − reference|', steps, forLogAxis(diff), COLOUR.ours)];
   if (cmp && cmp.policy !== 'deterministic') {
-    traces.push(line('tolerance atol + rtol·|ref|', steps, forLogAxis(ref.map((r) => (r === null ? null : cmp.atol + cmp.rtol * Math.abs(r)))), COLOUR.tolerance, { line: { color: COLOUR.tolerance, dash: 'dash', width: 1 } }));
+    const name = cmp.envelope ? `tolerance: max(floor, ${cmp.envelope.k} × noise of ${cmp.envelope.source})` : 'tolerance atol + rtol·|ref|';
+    traces.push(line(name, steps, forLogAxis(ref.map((r, i) => (r === null ? null : toleranceAtIndex(cmp, i, r)))), COLOUR.tolerance, { line: { color: COLOUR.tolerance, dash: 'dash', width: 1 } }));
   }
   const exact = diff.filter((d) => d === 0).length;
   return {
@@ -224,10 +229,9 @@ function checksSection(checks: readonly Check[]): string {
 
 function metricsTable(metrics: readonly MetricComparison[]): string {
   const rows = metrics.map((m) => [
-    `<code>${escapeHtml(m.metric)}</code>`,
+    `<code>${escapeHtml(m.metric)}</code>${m.hint ? `<br><span class="note">${escapeHtml(m.hint)}</span>` : ''}`,
     escapeHtml(m.policy),
-    num(m.atol),
-    num(m.rtol),
+    escapeHtml(describeMetricTolerance(m)),
     String(m.steps),
     num(m.maxAbsDiff),
     m.maxAbsDiffStep === null ? '—' : String(m.maxAbsDiffStep),
@@ -236,7 +240,7 @@ function metricsTable(metrics: readonly MetricComparison[]): string {
     m.firstFailingStep === null ? '—' : String(m.firstFailingStep),
     passCell(m.pass),
   ]);
-  return table(['metric', 'policy', 'atol', 'rtol', 'steps', 'max|diff|', 'at step', 'max rel', 'failing / allowed', 'first failing', 'result'], rows, metrics.map((m) => (m.pass ? '' : 'class="fail"')));
+  return table(['metric', 'policy', 'tolerance', 'steps', 'max|diff|', 'at step', 'max rel', 'failing / allowed', 'first failing', 'result'], rows, metrics.map((m) => (m.pass ? '' : 'class="fail"')));
 }
 
 function trainSection(run: RunReportInput, plots: readonly PlotSpec[]): string {
@@ -253,9 +257,9 @@ function forwardSection(verdict: Verdict, plots: readonly PlotSpec[]): string {
   const f = verdict.forward;
   if (!f) return '';
   const plot = plots.find((p) => p.id === 'plot-forward');
-  const rows = f.tensors.map((t) => [`<code>${escapeHtml(t.name)}</code>`, escapeHtml(`[${t.shape.join(', ')}]`), String(t.compared), num(t.maxAbsDiff), num(t.maxRelDiff), num(t.atol), num(t.rtol), passCell(t.pass)]);
+  const rows = f.tensors.map((t) => [`<code>${escapeHtml(t.name)}</code>`, escapeHtml(`[${t.shape.join(', ')}]`), String(t.compared), num(t.maxAbsDiff), num(t.maxRelDiff), escapeHtml(describeTensorTolerance(t)), passCell(t.pass)]);
   const attrsPerRow = f.tensors.map((t) => [t.pass ? '' : 'fail', t.name === f.firstDivergence ? 'first-divergence' : ''].filter(Boolean).join(' ')).map((c) => (c ? `class="${c}"` : ''));
-  return `<h2 id="forward">Forward: ${f.pass ? 'pass' : 'FAIL'} (first divergence: ${escapeHtml(f.firstDivergence ?? 'none')})</h2>${plot ? plotDiv(plot) : '<p class="note">No tensors compared.</p>'}${table(['tensor', 'shape', 'elements', 'max|diff|', 'max rel', 'atol', 'rtol', 'result'], rows, attrsPerRow)}`;
+  return `<h2 id="forward">Forward: ${f.pass ? 'pass' : 'FAIL'} (first divergence: ${escapeHtml(f.firstDivergence ?? 'none')})</h2>${plot ? plotDiv(plot) : '<p class="note">No tensors compared.</p>'}${table(['tensor', 'shape', 'elements', 'max|diff|', 'max rel', 'tolerance', 'result'], rows, attrsPerRow)}`;
 }
 
 function tokens(seq: readonly number[], against: readonly number[] | null): string {
@@ -278,7 +282,10 @@ function generationSection(verdict: Verdict): string {
       rowAttrs.push(c.pass ? '' : 'class="fail"');
     }
   }
-  const head = `cached = uncached: ${g.cachedEqualsUncached ? 'yes' : 'NO'} · matches reference: ${g.matchesReference ? 'yes' : 'NO'} · max logit diff ${formatNumber(g.maxLogitDiff)}`;
+  const tokensOk = g.tokensMatchReference ?? g.matchesReference;
+  const logitsOk = g.logitsWithinTolerance ?? g.matchesReference;
+  const tolerance = g.logitAtol === undefined ? '' : ` (tolerance ${formatNumber(g.logitAtol)}${g.logitEnvelope ? `: ${g.logitEnvelope}` : ''})`;
+  const head = `tokens = reference: ${tokensOk ? 'yes' : 'NO'} · cached = uncached: ${g.cachedEqualsUncached ? 'yes' : 'NO'} · step logits within tolerance: ${logitsOk ? 'yes' : 'NO'} · max logit diff ${formatNumber(g.maxLogitDiff)}${tolerance}`;
   return `<h2 id="generation">Generation: ${g.pass ? 'pass' : 'FAIL'}</h2><p>${escapeHtml(head)}</p><p class="note">Token ids; tokens that differ from the reference are highlighted.</p>${table(['case', 'sequence', 'tokens', 'max logit diff', 'result'], rows, rowAttrs)}`;
 }
 

@@ -66,6 +66,22 @@ describe('renderRunHtml', () => {
     }
   });
 
+  it('draws an envelope as the band: the verdict\'s tolerance at each step, named with its source', () => {
+    const run = syntheticRun({ aligned: true });
+    const loss = run.verdict.train!.metrics.find((m) => m.metric === 'loss')!;
+    const tolerance = run.referenceCurve!.steps.map((s) => (s < 100 ? 1e-5 : 1e-5 * (s - 90)));
+    loss.envelope = { source: 'train_curve.float64.json (loss)', k: 10, atol: 1e-5, rtol: 0, tolerance, bounds: [{ fromStep: 0, by: 'floor' }, { fromStep: 100, by: 'noise' }] };
+    const html = render(run);
+    const [lower, upper] = specsOf(html).find((s) => s.id === 'plot-loss')!.traces;
+    const ref = run.referenceCurve!.metrics.loss;
+    for (const i of [0, 99, 150, 199]) {
+      expect(upper.y[i]! - ref[i]).toBeCloseTo(tolerance[i], 12);
+      expect(ref[i] - lower.y[i]!).toBeCloseTo(tolerance[i], 12);
+    }
+    expect(upper.name).toMatch(/10 × noise of train_curve\.float64\.json \(loss\)/);
+    expect(html).toContain('the floor until step 100, then the noise');
+  });
+
   it('marks exactly the failing steps the verdict counted', () => {
     const run = syntheticRun({ aligned: false, driftFrom: 150 });
     const loss = run.verdict.train!.metrics.find((m) => m.metric === 'loss')!;
@@ -136,7 +152,7 @@ describe('renderRunHtml', () => {
     const run = syntheticRun({ aligned: false });
     // What JSON.stringify makes of Infinity (a step we never produced).
     (run.verdict.train!.metrics[0] as { maxAbsDiff: number | null }).maxAbsDiff = null;
-    expect(render(run)).toMatch(/<td><code>loss<\/code><\/td><td>approximate<\/td>(<td>[^<]*<\/td>){3}<td>non-finite<\/td>/);
+    expect(render(run)).toMatch(/<td><code>loss<\/code><\/td><td>approximate<\/td>(<td>[^<]*<\/td>){2}<td>non-finite<\/td>/);
   });
 });
 

@@ -93,6 +93,8 @@ export function syntheticRun(options: SyntheticOptions): RunReportInput {
     generation: {
       pass: aligned,
       cachedEqualsUncached: true,
+      tokensMatchReference: aligned,
+      logitsWithinTolerance: aligned,
       matchesReference: aligned,
       maxLogitDiff: aligned ? 2e-5 : 0.4,
       cases: [
