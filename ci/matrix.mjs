@@ -11,7 +11,8 @@
 //   gpu-backends  backends of the GPU legs (PARITY_GPU_BACKENDS, a JSON list)
 //   all-backends  every backend the night's legs run, comma-separated (what the last merge expects)
 //   night         the UTC date the run started: every leg files its run under it, also a leg that
-//                 starts after midnight or is re-run the next day
+//                 starts after midnight or is re-run the next day (PARITY_NIGHT, when set, instead
+//                 of the clock: the simulation in test/ci/matrix.test.ts)
 //   steps         the step count asked for by hand (STEPS), "" for the whole reference curve
 //   keep-nights   nights kept on the published site (PARITY_PAGES_NIGHTS)
 //
