@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { selectBackend } from '../backend/select.ts';
 import { loadManifest } from './baseline/manifest.ts';
 import { curveToJson, type Curve, type StepRecord } from './curve.ts';
+import { describeAdapterLine } from '../backend/webgpu.ts';
 import { describeEnvironment } from './environment.ts';
 import { checkForward, type ForwardRun } from './forward-check.ts';
 import { checkGeneration } from './generation-check.ts';
@@ -57,7 +58,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
   const manifest = loadManifest(suite.dir);
   const model = modelForSuite(suite, options.weights);
   const load = { allowIncomplete: options.allowIncomplete };
-  log(`suite ${suite.name} (${model.family}) on backend ${backend.name}`);
+  log(`suite ${suite.name} (${model.family}) on backend ${backend.name}${backend.adapter ? ` (${describeAdapterLine(backend.adapter)})` : ''}`);
 
   const verdict: Verdict = {
     schema: 1,
@@ -75,10 +76,10 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
   let referenceCurve: Curve | undefined;
 
   if (wants('forward') && (options.only === 'forward' || suite.files.forwardInitial)) {
-    verdict.forward = checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), forwardRuns(suite, options.weights), manifest.tolerances.forward, load);
+    verdict.forward = await checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), forwardRuns(suite, options.weights), manifest.tolerances.forward, load);
   }
   if (wants('train') && (options.only === 'train' || suite.files.curve)) {
-    const result = checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, backend: backend.name, load, onStep: options.onStep });
+    const result = await checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, goldenKey: backend.goldenKey, load, onStep: options.onStep });
     verdict.train = result.verdict;
     verdict.golden = result.golden;
     curve = result.curve;
@@ -87,7 +88,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
 
   if (wants('generation') && (options.only === 'generation' || (suite.files.generationTensors && model.generation))) {
     log('generation: greedy decoding with and without the key/value cache');
-    verdict.generation = checkGeneration(model, requireFile(suite, 'generationTensors', 'reference generations (generation.safetensors)'), generationRuns(suite, options.weights), { atol: manifest.tolerances.generation.logitAtol, rtol: manifest.tolerances.generation.logitRtol }, load);
+    verdict.generation = await checkGeneration(model, requireFile(suite, 'generationTensors', 'reference generations (generation.safetensors)'), generationRuns(suite, options.weights), { atol: manifest.tolerances.generation.logitAtol, rtol: manifest.tolerances.generation.logitRtol }, load);
   }
 
   const sections = [verdict.forward, verdict.train, verdict.generation];

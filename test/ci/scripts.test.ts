@@ -76,6 +76,15 @@ describe('ci/check-backend.ts', () => {
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/backend "tensorflow-gpu" was requested but cannot be used/);
   });
+
+  it('with --hardware, refuses WebGPU on a software adapter (a GPU leg on a runner without the vendor driver)', (ctx) => {
+    const any = spawnSync('npx', ['tsx', 'ci/check-backend.ts', 'webgpu'], { encoding: 'utf8' });
+    // Which adapter this machine has decides what can be shown: none, a software one, or a GPU.
+    if (any.status !== 0 || !any.stdout.includes('(software)')) return ctx.skip();
+    const strict = spawnSync('npx', ['tsx', 'ci/check-backend.ts', 'webgpu', '--hardware'], { encoding: 'utf8' });
+    expect(strict.status).toBe(2);
+    expect(strict.stderr).toMatch(/a CPU posing as a GPU.*expected a hardware adapter/s);
+  });
 });
 
 /** A clone whose origin is a bare repository: GitHub as far as git is concerned. */

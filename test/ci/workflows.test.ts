@@ -213,7 +213,7 @@ describe('the matrix and the legs', () => {
   it('checks right after installing tfjs-node-gpu, and before aligning on any GPU backend, that the backend loads', () => {
     const steps = nightly().jobs.gpu.steps!;
     const install = steps.findIndex((s) => s.run?.includes('@tensorflow/tfjs-node-gpu'));
-    const check = steps.findIndex((s) => s.run === 'npx tsx ci/check-backend.ts "$BACKEND"');
+    const check = steps.findIndex((s) => s.run === 'npx tsx ci/check-backend.ts "$BACKEND" --hardware');
     const align = steps.findIndex((s) => s.run?.startsWith('ci/nightly.sh'));
     expect(install).toBeGreaterThan(0);
     expect(check).toBe(install + 1);
