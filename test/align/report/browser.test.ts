@@ -82,9 +82,33 @@ async function writeRun(dir: string, run: RunReportInput): Promise<void> {
 function history(): HistoryEntry[] {
   const nights = ['2026-01-01', '2026-01-02', '2026-01-03'];
   return nights.flatMap((date, i) => [
-    { date, suite: 'synthetic-pass', pass: true, backend: 'wasm', finalLoss: 2.4 - 0.01 * i, maxAbsDiff: 1e-6 * (i + 1), forwardMaxAbsDiff: 7e-7, msPerStep: 12 + i, runDir: 'pass' },
-    { date, suite: 'synthetic-fail', pass: i < 2, backend: 'wasm', finalLoss: i < 2 ? 2.4 : 3.9, maxAbsDiff: i < 2 ? 2e-6 : 1.6, forwardMaxAbsDiff: i < 2 ? 7e-7 : 0.15, msPerStep: 12.5, runDir: 'fail' },
+    { date, suite: 'synthetic-pass', pass: true, backend: 'wasm', steps: null, finalLoss: 2.4 - 0.01 * i, maxAbsDiff: 1e-6 * (i + 1), forwardMaxAbsDiff: 7e-7, msPerStep: 12 + i, runDir: 'pass' },
+    { date, suite: 'synthetic-fail', pass: i < 2, backend: 'wasm', steps: null, finalLoss: i < 2 ? 2.4 : 3.9, maxAbsDiff: i < 2 ? 2e-6 : 1.6, forwardMaxAbsDiff: i < 2 ? 7e-7 : 0.15, msPerStep: 12.5, runDir: 'fail' },
   ]);
+}
+
+/**
+ * Nights of 7 suites × 2 backends (14 series, more than plotly's default palette of 10), with
+ * long names, so the legends wrap into several rows.
+ */
+function crowdedHistory(): HistoryEntry[] {
+  const suites = ['bert', 'gpt2', 't5', 't5v11', 'megatron-bert', 'megatron-gpt2', 'a-suite-with-a-long-name'];
+  return ['2026-01-01', '2026-01-02', '2026-01-03'].flatMap((date, d) =>
+    suites.flatMap((suite, i) =>
+      ['wasm', 'webgpu'].map((backend) => ({
+        date,
+        suite,
+        backend,
+        steps: null,
+        pass: (d + i) % 4 !== 0,
+        finalLoss: 2 + i / 10 + d / 100,
+        maxAbsDiff: 1e-6 * (i + 1) * (d + 1),
+        forwardMaxAbsDiff: 1e-7 * (i + 1),
+        msPerStep: 30 + i + (backend === 'webgpu' ? 20 : 0),
+        runDir: `nightly/${date}/${suite}/${backend}`,
+      })),
+    ),
+  );
 }
 
 /** Loads a page and waits for its plots; every console error, page error and failed load is a problem. */
@@ -136,6 +160,8 @@ beforeAll(async () => {
   await writeRun(join(OUT, 'fail'), syntheticRun({ aligned: false, extraTensorName: EVIL }));
   await appendHistory(join(OUT, 'history.jsonl'), history());
   await writeDashboard(OUT, new Date('2026-01-03T06:00:00Z'));
+  await appendHistory(join(OUT, 'crowded', 'history.jsonl'), crowdedHistory());
+  await writeDashboard(join(OUT, 'crowded'), new Date('2026-01-03T06:00:00Z'));
   context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'parity-chromium-')), {
     executablePath: CHROMIUM,
     headless: true,
@@ -215,6 +241,48 @@ describe('dashboard in Chromium', () => {
     expect(banner).toBe(RED);
     // The links lead to the reports written above.
     for (const r of rows) expect(existsSync(join(OUT, r.link ?? 'no link'))).toBe(true);
+    await check.page.close();
+  });
+
+  it('keeps titles, wrapped legends and axis labels apart, and each suite one colour in every plot', async () => {
+    const dir = join(OUT, 'crowded');
+    const check = await open(join(dir, 'index.html'), join(dir, 'index.png'));
+    expectEveryPlotDrawn(check);
+    const plots = await check.page.evaluate(() =>
+      [...document.querySelectorAll('div.plot')].map((el) => {
+        const box = (selector: string) => {
+          const b = (el.querySelector(selector) as unknown as { getBoundingClientRect(): { left: number; top: number; right: number; bottom: number } }).getBoundingClientRect();
+          return { left: b.left, top: b.top, right: b.right, bottom: b.bottom };
+        };
+        const ticks = [...el.querySelectorAll('.xtick text')].map((t) => (t as unknown as { getBoundingClientRect(): { bottom: number } }).getBoundingClientRect().bottom);
+        // The colours plotly drew with (its defaults fill in what a trace leaves unset).
+        const data = (el as unknown as { _fullData: Array<{ name: string; line: { color: string } }> })._fullData;
+        return {
+          id: el.id,
+          title: box('.gtitle'),
+          legend: box('.legend'),
+          area: box('.nsewdrag'),
+          ticksBottom: Math.max(...ticks),
+          legendRows: new Set([...el.querySelectorAll('.legend .traces')].map((t) => (t as unknown as { getBoundingClientRect(): { top: number } }).getBoundingClientRect().top)).size,
+          colours: data.map((t) => [t.name, t.line.color]),
+        };
+      }),
+    );
+    expect(plots).toHaveLength(4);
+    const colourOf = new Map<string, string>();
+    for (const p of plots) {
+      // 14 entries cannot fit one row at this width: the case where a legend above the plot climbed into its title.
+      expect(p.legendRows, `${p.id}: legend rows`).toBeGreaterThan(1);
+      expect(p.title.bottom, `${p.id}: title above the plotting area`).toBeLessThanOrEqual(p.area.top);
+      expect(p.legend.top, `${p.id}: legend below the title`).toBeGreaterThan(p.title.bottom);
+      expect(p.legend.top, `${p.id}: legend below the axis labels`).toBeGreaterThanOrEqual(p.ticksBottom);
+      for (const [name, colour] of p.colours) {
+        const suite = name.split(' · ')[0];
+        expect(colour, `${p.id}: ${name}`).toBe(colourOf.get(suite) ?? colour);
+        colourOf.set(suite, colour);
+      }
+    }
+    expect(new Set(colourOf.values()).size).toBe(colourOf.size);
     await check.page.close();
   });
 });
