@@ -58,7 +58,9 @@ for (const name of values.suites.split(',')) {
   const forwardMs: number[] = [];
   for (let i = 0; i < 15; i++) {
     const t0 = performance.now();
-    tf.tidy(() => model.forward(params.get, batch, { taps: false }).loss.dataSync());
+    const loss = tf.tidy(() => model.forward(params.get, batch, { taps: false }).loss);
+    await loss.data();
+    loss.dispose();
     if (i >= 5) forwardMs.push(performance.now() - t0);
   }
   disposeBatch(batch);
@@ -66,7 +68,7 @@ for (const name of values.suites.split(',')) {
   const hyper = requireFile(suite, 'hyperparams', 'hyperparams.json');
   const spec = parseHyperparams(readJsonObject(hyper), hyper, model.specs, weightMapFor(model));
   const stamps: number[] = [];
-  train(model, params, BatchSource.open(requireFile(suite, 'batches', 'batches'), model.inputNames), spec, { steps: warmup + steps, onStep: () => stamps.push(performance.now()) });
+  await train(model, params, BatchSource.open(requireFile(suite, 'batches', 'batches'), model.inputNames), spec, { steps: warmup + steps, onStep: () => stamps.push(performance.now()) });
   params.dispose();
   const stepMs = stamps.slice(warmup).map((t, i) => t - stamps[warmup + i - 1]);
   suites[name] = {

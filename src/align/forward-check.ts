@@ -25,29 +25,33 @@ export interface Tolerance {
   tensors?: Record<string, { atol: number; rtol: number }>;
 }
 
-/** Runs the forward once and returns every output as host floats. */
-export function forwardOutputs(model: Model, weightsPath: string, inputs: HostBatch, load: LoadOptions = {}): Map<string, Float32Array> {
+/**
+ * Runs the forward once and returns every output as host floats. Reads await the device, so
+ * the same code serves backends that can only read asynchronously (webgpu).
+ */
+export async function forwardOutputs(model: Model, weightsPath: string, inputs: HostBatch, load: LoadOptions = {}): Promise<Map<string, Float32Array>> {
   const { params } = loadParams(model, weightsPath, load);
   const batch = toBatch(pick(inputs, model.inputNames));
+  let outputs: Record<string, tf.Tensor> = {};
   try {
-    const outputs = tf.tidy(() => model.forward(params.get, batch, { taps: true }).outputs);
+    outputs = tf.tidy(() => model.forward(params.get, batch, { taps: true }).outputs);
     const host = new Map<string, Float32Array>();
     // One tensor may carry two names (T5's last encoder hidden state): read all, then dispose.
-    for (const [name, t] of Object.entries(outputs)) host.set(name, t.dataSync() as Float32Array);
-    for (const t of new Set(Object.values(outputs))) t.dispose();
+    for (const [name, t] of Object.entries(outputs)) host.set(name, (await t.data()) as Float32Array);
     return host;
   } finally {
+    for (const t of new Set(Object.values(outputs))) t.dispose();
     disposeBatch(batch);
     params.dispose();
   }
 }
 
-export function checkForward(model: Model, evalInputsPath: string, runs: readonly ForwardRun[], tol: Tolerance, load: LoadOptions = {}): ForwardVerdict {
+export async function checkForward(model: Model, evalInputsPath: string, runs: readonly ForwardRun[], tol: Tolerance, load: LoadOptions = {}): Promise<ForwardVerdict> {
   const inputs = readIntTensors(readSafetensors(evalInputsPath));
   const tensors: TensorComparison[] = [];
   let firstDivergence: string | null = null;
   for (const run of runs) {
-    const ours = forwardOutputs(model, run.weightsPath, inputs, load);
+    const ours = await forwardOutputs(model, run.weightsPath, inputs, load);
     const reference = readSafetensors(run.referencePath);
     const compared = new Map<string, TensorComparison>();
     for (const ref of reference.tensors.values()) {

@@ -25,7 +25,7 @@ export interface Generated {
   stepLogits: Float32Array[][];
 }
 
-export function greedyDecoderOnly(g: DecoderOnlyGeneration, P: ParamLookup, prompt: Prompt, maxNewTokens: number, useCache: boolean): Generated {
+export async function greedyDecoderOnly(g: DecoderOnlyGeneration, P: ParamLookup, prompt: Prompt, maxNewTokens: number, useCache: boolean): Promise<Generated> {
   const B = prompt.batch;
   const ids: number[][] = Array.from({ length: B }, (_, b) => Array.from(prompt.inputIds.subarray(b * prompt.length, (b + 1) * prompt.length)));
   const mask: number[][] = Array.from({ length: B }, (_, b) => Array.from(prompt.attentionMask.subarray(b * prompt.length, (b + 1) * prompt.length)));
@@ -46,11 +46,11 @@ export function greedyDecoderOnly(g: DecoderOnlyGeneration, P: ParamLookup, prom
         const t = r.logits.shape[1] as number;
         const last = tf.slice(r.logits, [0, t - 1, 0], [B, 1, r.logits.shape[2] as number]);
         const kept = useCache ? (r.cache as KeyValue[]).map((kv) => ({ k: tf.keep(kv.k), v: tf.keep(kv.v) })) : undefined;
-        return { last: last.dataSync() as Float32Array, kept };
+        return { last: tf.keep(last), kept };
       });
       disposeCache(cache);
       cache = result.kept;
-      appendArgmax(result.last, B, ids, newTokens, stepLogits);
+      appendArgmax(await readAndDispose(result.last), B, ids, newTokens, stepLogits);
       mask.forEach((row) => row.push(1));
     }
   } finally {
@@ -59,7 +59,7 @@ export function greedyDecoderOnly(g: DecoderOnlyGeneration, P: ParamLookup, prom
   return { sequences: ids, newTokens, stepLogits };
 }
 
-export function greedyEncoderDecoder(g: EncoderDecoderGeneration, P: ParamLookup, prompt: Prompt, maxNewTokens: number, useCache: boolean): Generated {
+export async function greedyEncoderDecoder(g: EncoderDecoderGeneration, P: ParamLookup, prompt: Prompt, maxNewTokens: number, useCache: boolean): Promise<Generated> {
   const B = prompt.batch;
   const ids: number[][] = Array.from({ length: B }, () => [g.decoderStartTokenId]);
   const stepLogits: Float32Array[][] = Array.from({ length: B }, () => []);
@@ -75,11 +75,11 @@ export function greedyEncoderDecoder(g: EncoderDecoderGeneration, P: ParamLookup
         const r = g.step(P, { decoderIds: tf.tensor2d(ids.map((row) => row.slice(feedFrom)), [B, T - feedFrom], 'int32'), encoderOut, encoderMask }, cache);
         const t = r.logits.shape[1] as number;
         const last = tf.slice(r.logits, [0, t - 1, 0], [B, 1, r.logits.shape[2] as number]);
-        return { last: last.dataSync() as Float32Array, kept: useCache ? keepAll(r.cache) : undefined };
+        return { last: tf.keep(last), kept: useCache ? keepAll(r.cache) : undefined };
       });
       disposeReplaced(cache, result.kept);
       cache = result.kept;
-      appendArgmax(result.last, B, ids, newTokens, stepLogits);
+      appendArgmax(await readAndDispose(result.last), B, ids, newTokens, stepLogits);
     }
   } finally {
     disposeAll(cache);
@@ -89,7 +89,16 @@ export function greedyEncoderDecoder(g: EncoderDecoderGeneration, P: ParamLookup
   return { sequences: ids, newTokens, stepLogits };
 }
 
-/** tf.tidy for a function returning host values plus tensors it has kept itself. */
+/** The step's last-position logits on the host; the device tensor is released either way. */
+async function readAndDispose(t: Tensor): Promise<Float32Array> {
+  try {
+    return (await t.data()) as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}
+
+/** tf.tidy for a function returning tensors it has kept itself (tidy cannot span an await). */
 function scoped<T>(fn: () => T): T {
   return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
 }

@@ -16,7 +16,7 @@ export interface GenerationRun {
   weightsPath: string;
 }
 
-export function checkGeneration(model: Model, referenceFile: string, runs: readonly GenerationRun[], tol: { atol: number; rtol: number }, load: LoadOptions = {}): GenerationVerdict {
+export async function checkGeneration(model: Model, referenceFile: string, runs: readonly GenerationRun[], tol: { atol: number; rtol: number }, load: LoadOptions = {}): Promise<GenerationVerdict> {
   const g = model.generation;
   if (!g) throw new InputError(`model family ${model.family} does not generate`, { file: referenceFile });
   const ref = readSafetensors(referenceFile);
@@ -39,8 +39,8 @@ export function checkGeneration(model: Model, referenceFile: string, runs: reado
       for (const mode of ['cached', 'uncached'] as const) {
         const steps = get(`${run.label}.${mode}.step_logits`).shape[1];
         results[mode] = g.kind === 'decoder-only'
-          ? greedyDecoderOnly(g, params.get, prompt, steps, mode === 'cached')
-          : greedyEncoderDecoder(g, params.get, prompt, steps, mode === 'cached');
+          ? await greedyDecoderOnly(g, params.get, prompt, steps, mode === 'cached')
+          : await greedyEncoderDecoder(g, params.get, prompt, steps, mode === 'cached');
       }
     } finally {
       params.dispose();

@@ -75,10 +75,10 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
   let referenceCurve: Curve | undefined;
 
   if (wants('forward') && (options.only === 'forward' || suite.files.forwardInitial)) {
-    verdict.forward = checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), forwardRuns(suite, options.weights), manifest.tolerances.forward, load);
+    verdict.forward = await checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), forwardRuns(suite, options.weights), manifest.tolerances.forward, load);
   }
   if (wants('train') && (options.only === 'train' || suite.files.curve)) {
-    const result = checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, backend: backend.name, load, onStep: options.onStep });
+    const result = await checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, backend: backend.name, load, onStep: options.onStep });
     verdict.train = result.verdict;
     verdict.golden = result.golden;
     curve = result.curve;
@@ -87,7 +87,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
 
   if (wants('generation') && (options.only === 'generation' || (suite.files.generationTensors && model.generation))) {
     log('generation: greedy decoding with and without the key/value cache');
-    verdict.generation = checkGeneration(model, requireFile(suite, 'generationTensors', 'reference generations (generation.safetensors)'), generationRuns(suite, options.weights), { atol: manifest.tolerances.generation.logitAtol, rtol: manifest.tolerances.generation.logitRtol }, load);
+    verdict.generation = await checkGeneration(model, requireFile(suite, 'generationTensors', 'reference generations (generation.safetensors)'), generationRuns(suite, options.weights), { atol: manifest.tolerances.generation.logitAtol, rtol: manifest.tolerances.generation.logitRtol }, load);
   }
 
   const sections = [verdict.forward, verdict.train, verdict.generation];

@@ -36,7 +36,7 @@ export interface TrainCheckResult {
 /** Curve series that describe the run rather than measure it; never compared. */
 const BOOKKEEPING = new Set(['iteration', 'time_ms', 'consumed_samples', 'lr_after_step']);
 
-export function checkTraining(model: Model, suite: Suite, manifest: Manifest, options: TrainCheckOptions): TrainCheckResult {
+export async function checkTraining(model: Model, suite: Suite, manifest: Manifest, options: TrainCheckOptions): Promise<TrainCheckResult> {
   const referenceFull = readCurve(requireFile(suite, 'curve', 'reference curve (train_curve.json)'));
   const hyperFile = requireFile(suite, 'hyperparams', 'hyperparams.json');
   const spec = parseHyperparams(readJsonObject(hyperFile), hyperFile, model.specs, weightMapFor(model));
@@ -50,9 +50,9 @@ export function checkTraining(model: Model, suite: Suite, manifest: Manifest, op
 
   const weights = options.weights ?? requireFile(suite, 'weights', 'initial weights');
   const { params } = loadParams(model, weights, options.load);
-  let result: ReturnType<typeof train>;
+  let result: Awaited<ReturnType<typeof train>>;
   try {
-    result = train(model, params, batches, { ...spec, steps }, { steps, onStep: (r) => options.onStep?.(r, steps) });
+    result = await train(model, params, batches, { ...spec, steps }, { steps, onStep: (r) => options.onStep?.(r, steps) });
   } finally {
     params.dispose();
   }

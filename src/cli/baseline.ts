@@ -209,7 +209,7 @@ async function runCalibrate(args: string[]): Promise<number> {
   const backend = await selectBackend(str(values, 'backend'));
   // Progress goes to stderr: stdout is the table, for pasting.
   let progress = progressReporter(process.stderr, 250);
-  const result = calibrate({
+  const result = await calibrate({
     suiteDir,
     steps,
     runs,

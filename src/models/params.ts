@@ -44,10 +44,10 @@ export class ParamStore {
     return this.specs.map((s) => this.variable(s.name));
   }
 
-  /** Current values, copied out. */
-  snapshot(): Map<string, Float32Array> {
+  /** Current values, copied out (awaited: a GPU backend reads asynchronously). */
+  async snapshot(): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
-    for (const spec of this.specs) out.set(spec.name, this.variable(spec.name).dataSync() as Float32Array);
+    for (const spec of this.specs) out.set(spec.name, Float32Array.from((await this.variable(spec.name).data()) as Float32Array));
     return out;
   }
 

@@ -23,11 +23,11 @@ function setup(suite: string, weights: string) {
   return { model, spec, batches, reference: readCurve(f('train_curve.json')), params: () => loadParams(model, f(weights)).params };
 }
 
-function run(suite: string, weights: string, steps: number) {
+async function run(suite: string, weights: string, steps: number) {
   const s = setup(suite, weights);
   const params = s.params();
   const counts: number[] = [];
-  const result = train(s.model, params, s.batches, s.spec, { steps, onStep: () => counts.push(tf.memory().numTensors) });
+  const result = await train(s.model, params, s.batches, s.spec, { steps, onStep: () => counts.push(tf.memory().numTensors) });
   params.dispose();
   return { ...s, result, curve: curveFromRecords(result.records), counts };
 }
@@ -36,9 +36,9 @@ const maxDiff = (a: number[], b: number[], n: number) => Math.max(...a.slice(0, 
 
 describe('HF BERT replay (torch AdamW, warmup-cosine, clip_grad_norm_)', () => {
   const STEPS = 40;
-  let r: ReturnType<typeof run>;
-  beforeAll(() => {
-    r = run('bert', 'model.safetensors', STEPS);
+  let r: Awaited<ReturnType<typeof run>>;
+  beforeAll(async () => {
+    r = await run('bert', 'model.safetensors', STEPS);
   });
 
   it('loss and its parts agree with the reference within 1e-5 at every early step', () => {
@@ -55,8 +55,8 @@ describe('HF BERT replay (torch AdamW, warmup-cosine, clip_grad_norm_)', () => {
     expect(new Set(r.counts).size).toBe(1);
   });
 
-  it('two runs on one backend give bit-identical curves', () => {
-    const again = run('bert', 'model.safetensors', 15);
+  it('two runs on one backend give bit-identical curves', async () => {
+    const again = await run('bert', 'model.safetensors', 15);
     for (const [m, values] of Object.entries(again.curve.metrics)) {
       values.forEach((v, i) => expect(Object.is(v, r.curve.metrics[m][i]), `${m} step ${i}`).toBe(true));
     }
@@ -64,9 +64,9 @@ describe('HF BERT replay (torch AdamW, warmup-cosine, clip_grad_norm_)', () => {
 });
 
 describe('Megatron BERT replay (apex AdamW, sample-based schedule, Megatron clipping)', () => {
-  it('agrees with the Megatron-semantics curve at every early step', () => {
+  it('agrees with the Megatron-semantics curve at every early step', async () => {
     const STEPS = 30;
-    const r = run('megatron-bert', 'hf_padded_vpad1024.safetensors', STEPS);
+    const r = await run('megatron-bert', 'hf_padded_vpad1024.safetensors', STEPS);
     for (const m of ['loss', 'lm_loss', 'binary_loss']) expect(maxDiff(r.curve.metrics[m], r.reference.metrics[m], STEPS), m).toBeLessThan(1e-5);
     expect(maxDiff(r.curve.metrics.lr, r.reference.metrics.lr, STEPS)).toBeLessThan(1e-15);
     r.curve.metrics.grad_norm.forEach((g, i) => expect(Math.abs(g - r.reference.metrics.grad_norm[i]) / r.reference.metrics.grad_norm[i]).toBeLessThan(1e-5));
@@ -76,12 +76,12 @@ describe('Megatron BERT replay (apex AdamW, sample-based schedule, Megatron clip
 });
 
 describe('non-finite values', () => {
-  it('a NaN weight stops the run at step 0, naming what went wrong', () => {
+  it('a NaN weight stops the run at step 0, naming what went wrong', async () => {
     const s = setup('bert', 'model.safetensors');
     const params = s.params();
     const v = params.variable('layers.0.attn.q.weight');
     v.assign(tf.fill(v.shape, Number.NaN));
-    const result = train(s.model, params, s.batches, s.spec, { steps: 5 });
+    const result = await train(s.model, params, s.batches, s.spec, { steps: 5 });
     params.dispose();
     expect(result.stoppedAt?.step).toBe(0);
     expect(result.stoppedAt?.reason).toMatch(/loss is NaN/);

@@ -12,9 +12,9 @@ vi.mock('../../src/layers/attention.ts', async (importOriginal) => {
 
 beforeAll(useBackend);
 
-it('BERT with unscaled attention scores fails at the first layer', () => {
+it('BERT with unscaled attention scores fails at the first layer', async () => {
   const f = (n: string) => `${BASELINES}bert/${n}`;
-  const v = checkForward(modelFromConfig(f('config.json')), f('eval_inputs.safetensors'), [
+  const v = await checkForward(modelFromConfig(f('config.json')), f('eval_inputs.safetensors'), [
     { label: 'initial', weightsPath: f('model.safetensors'), referencePath: f('forward_initial.safetensors') },
   ], { atol: 1e-5, rtol: 0 });
   expect(v.pass).toBe(false);

@@ -24,8 +24,8 @@ function check(configPatch: Record<string, unknown> = {}) {
 }
 
 describe('BertForPreTraining against HF 4.30.2', () => {
-  it('every reference tensor on initial and final weights is within 1e-5', () => {
-    const v = check();
+  it('every reference tensor on initial and final weights is within 1e-5', async () => {
+    const v = await check();
     const names = v.tensors.map((t) => t.name);
     for (const w of ['initial', 'final']) {
       for (const n of ['prediction_logits', 'seq_relationship_logits', 'hidden_states.0', 'hidden_states.1', 'hidden_states.2', 'attentions.0', 'attentions.1', 'loss', 'mlm_loss', 'nsp_loss']) {
@@ -37,31 +37,31 @@ describe('BertForPreTraining against HF 4.30.2', () => {
     expect(v.firstDivergence).toBeNull();
   });
 
-  it('the same weights read from pytorch_model.bin give the same verdict', () => {
+  it('the same weights read from pytorch_model.bin give the same verdict', async () => {
     const model = modelFromConfigJson(readJsonObject(bert('config.json')), 'config.json');
-    const v = checkForward(model, bert('eval_inputs.safetensors'), [{ label: 'initial', weightsPath: bert('pytorch_model.bin'), referencePath: bert('forward_initial.safetensors') }], TOL);
+    const v = await checkForward(model, bert('eval_inputs.safetensors'), [{ label: 'initial', weightsPath: bert('pytorch_model.bin'), referencePath: bert('forward_initial.safetensors') }], TOL);
     expect(v.pass).toBe(true);
   });
 
-  it('LayerNorm eps 1e-5 instead of 1e-12 fails, first at the embeddings', () => {
-    const v = check({ layer_norm_eps: 1e-5 });
+  it('LayerNorm eps 1e-5 instead of 1e-12 fails, first at the embeddings', async () => {
+    const v = await check({ layer_norm_eps: 1e-5 });
     expect(v.pass).toBe(false);
     expect(v.firstDivergence).toBe('initial/hidden_states.0');
   });
 
-  it('tanh GELU instead of exact erf fails, first at layer 0 output of the trained weights', () => {
+  it('tanh GELU instead of exact erf fails, first at layer 0 output of the trained weights', async () => {
     // At initialisation the pre-activations are small, where the two GELUs agree to < 1e-5;
     // trained weights push them to where they do not.
-    const v = check({ hidden_act: 'gelu_new' });
+    const v = await check({ hidden_act: 'gelu_new' });
     expect(v.pass).toBe(false);
     expect(v.firstDivergence).toBe('final/hidden_states.1');
   });
 });
 
 describe('Megatron BERT (pre-LN) against HF MegatronBertForPreTraining', () => {
-  it('forward with the padded 1024-row vocabulary is within 1e-5', () => {
+  it('forward with the padded 1024-row vocabulary is within 1e-5', async () => {
     const model = modelFromConfigJson(readJsonObject(mbert('config.json')), 'config.json');
-    const v = checkForward(model, mbert('eval_inputs.safetensors'), [
+    const v = await checkForward(model, mbert('eval_inputs.safetensors'), [
       { label: 'initial', weightsPath: mbert('hf_padded_vpad1024.safetensors'), referencePath: mbert('forward_vpad1024.safetensors') },
     ], TOL);
     for (const t of v.tensors) expect(t.maxAbsDiff, t.name).toBeLessThanOrEqual(1e-5);
@@ -69,10 +69,10 @@ describe('Megatron BERT (pre-LN) against HF MegatronBertForPreTraining', () => {
     expect(v.pass).toBe(true);
   });
 
-  it('read as post-LN BERT it fails (the placement is not cosmetic)', () => {
+  it('read as post-LN BERT it fails (the placement is not cosmetic)', async () => {
     const model = modelFromConfigJson({ ...readJsonObject(mbert('config.json')), model_type: 'bert' }, 'config.json');
-    expect(() => checkForward(model, mbert('eval_inputs.safetensors'), [
+    await expect(checkForward(model, mbert('eval_inputs.safetensors'), [
       { label: 'initial', weightsPath: mbert('hf_padded_vpad1024.safetensors'), referencePath: mbert('forward_vpad1024.safetensors') },
-    ], TOL)).toThrow(/does not fit the model/);
+    ], TOL)).rejects.toThrow(/does not fit the model/);
   });
 });

@@ -23,8 +23,8 @@ describe.each(['gpt2', 't5', 't5v11'])('%s against HF', (suite) => {
   const model = modelFromConfig(f('config.json'));
   const manifest = loadManifest(`${BASELINES}${suite}`);
 
-  it('every forward tensor on initial and final weights is within 1e-5 (t5v11 logits: see its manifest)', () => {
-    const v = checkForward(model, f('eval_inputs.safetensors'), [
+  it('every forward tensor on initial and final weights is within 1e-5 (t5v11 logits: see its manifest)', async () => {
+    const v = await checkForward(model, f('eval_inputs.safetensors'), [
       { label: 'initial', weightsPath: f('model.safetensors'), referencePath: f('forward_initial.safetensors') },
       { label: 'final', weightsPath: f('final_weights.safetensors'), referencePath: f('forward_final.safetensors') },
     ], manifest.tolerances.forward);
@@ -37,8 +37,8 @@ describe.each(['gpt2', 't5', 't5v11'])('%s against HF', (suite) => {
     expect(v.pass).toBe(true);
   });
 
-  it('greedy generation: tokens equal the reference, cached ≡ uncached, step logits within tolerance', () => {
-    const g = checkGeneration(model, f('generation.safetensors'), [
+  it('greedy generation: tokens equal the reference, cached ≡ uncached, step logits within tolerance', async () => {
+    const g = await checkGeneration(model, f('generation.safetensors'), [
       { label: 'initial', weightsPath: f('model.safetensors') },
       { label: 'final', weightsPath: f('final_weights.safetensors') },
     ], { atol: manifest.tolerances.generation.logitAtol, rtol: manifest.tolerances.generation.logitRtol });

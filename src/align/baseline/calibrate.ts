@@ -239,7 +239,7 @@ export interface CalibrationOptions {
   runs?: number;
   safety?: number;
   fraction?: number;
-  onRunStart?: (perturbation: Perturbation, params: ParamStore) => void;
+  onRunStart?: (perturbation: Perturbation, params: ParamStore) => void | Promise<void>;
   onStep?: (run: number, record: StepRecord, total: number) => void;
 }
 
@@ -258,7 +258,7 @@ export interface Calibration {
   curves: Curve[];
 }
 
-export function calibrate(options: CalibrationOptions): Calibration {
+export async function calibrate(options: CalibrationOptions): Promise<Calibration> {
   const runs = options.runs ?? DEFAULT_RUNS;
   const safety = options.safety ?? SAFETY;
   const fraction = options.fraction ?? PERTURBED_FRACTION;
@@ -283,13 +283,13 @@ export function calibrate(options: CalibrationOptions): Calibration {
   const perturbations: Perturbation[] = [];
   let ms = 0;
   try {
-    const initial = params.snapshot();
+    const initial = await params.snapshot();
     for (let run = 0; run <= runs; run++) {
       const perturbation = setInitialWeights(params, initial, run, run === 0 ? null : run, fraction);
       perturbations.push(perturbation);
-      options.onRunStart?.(perturbation, params);
+      await await options.onRunStart?.(perturbation, params);
       const kick = run === 0 ? undefined : kickEveryUpdate(mulberry32(1_000_003 * run), fraction);
-      const result = train(model, params, batches, { ...spec, steps }, { steps, afterUpdate: kick, onStep: (r) => options.onStep?.(run, r, steps) });
+      const result = await train(model, params, batches, { ...spec, steps }, { steps, afterUpdate: kick, onStep: (r) => options.onStep?.(run, r, steps) });
       if (result.stoppedAt) {
         throw new InputError(`calibration run ${run} stopped at step ${result.stoppedAt.step}: ${result.stoppedAt.reason}`, { file: suite.dir });
       }

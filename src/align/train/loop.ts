@@ -30,10 +30,11 @@ export interface TrainResult {
   msPerStep: number;
 }
 
-export function train(model: Model, params: ParamStore, batches: BatchSource, spec: TrainSpec, options: TrainOptions): TrainResult {
+export async function train(model: Model, params: ParamStore, batches: BatchSource, spec: TrainSpec, options: TrainOptions): Promise<TrainResult> {
   const variables: Variable[] = params.variables();
+  const initial = await params.snapshot();
   const states: ParamState[] = params.specs.map((s) => {
-    const value = Float32Array.from(params.variable(s.name).dataSync() as Float32Array);
+    const value = initial.get(s.name)!;
     return { name: s.name, value, m: new Float32Array(value.length), v: new Float32Array(value.length), decay: !spec.noDecay.has(s.name) };
   });
   const optimizer = new AdamW(spec.optimizer);
@@ -42,7 +43,7 @@ export function train(model: Model, params: ParamStore, batches: BatchSource, sp
   let stoppedAt: TrainResult['stoppedAt'];
 
   for (let step = 0; step < options.steps; step++) {
-    const { loss, parts, grads } = lossAndGradients(model, params, variables, toBatch(batches.at(step)));
+    const { loss, parts, grads } = await lossAndGradients(model, params, variables, toBatch(batches.at(step)));
     const bad = firstNonFinite(loss, parts, grads, states);
     if (bad) {
       stoppedAt = { step, reason: bad };
@@ -68,21 +69,27 @@ interface StepValues {
   grads: Float32Array[];
 }
 
-function lossAndGradients(model: Model, params: ParamStore, variables: Variable[], batch: ReturnType<typeof toBatch>): StepValues {
+async function lossAndGradients(model: Model, params: ParamStore, variables: Variable[], batch: ReturnType<typeof toBatch>): Promise<StepValues> {
   let kept: Record<string, Tensor> = {};
+  let result: { value: Tensor; grads: Record<string, Tensor> } | undefined;
   try {
-    const { value, grads } = tf.variableGrads(() => {
+    result = tf.variableGrads(() => {
       const out = model.forward(params.get, batch, { taps: false });
       kept = Object.fromEntries(Object.entries(out.parts).map(([k, t]) => [k, tf.keep(t)]));
       return out.loss as tf.Scalar;
     }, variables);
-    const loss = value.dataSync()[0];
-    const parts = Object.fromEntries(Object.entries(kept).map(([k, t]) => [k, t.dataSync()[0]]));
-    const hostGrads = variables.map((v) => Float32Array.from(grads[v.name].dataSync() as Float32Array));
-    value.dispose();
-    for (const g of Object.values(grads)) g.dispose();
+    const { value, grads } = result;
+    const loss = (await value.data())[0];
+    const parts: Record<string, number> = {};
+    for (const [k, t] of Object.entries(kept)) parts[k] = (await t.data())[0];
+    // The optimizer owns these buffers (it clips them in place): a copy, not a view of the backend's.
+    const hostGrads = await Promise.all(variables.map(async (v) => Float32Array.from((await grads[v.name].data()) as Float32Array)));
     return { loss, parts, grads: hostGrads };
   } finally {
+    if (result) {
+      result.value.dispose();
+      for (const g of Object.values(result.grads)) g.dispose();
+    }
     for (const t of Object.values(kept)) t.dispose();
     disposeBatch(batch);
   }

@@ -265,12 +265,14 @@ describe('calibrating the bert suite for 30 steps, 2 kicked runs', () => {
     loadParams(modelFromConfig(join(suiteDir, 'config.json')), join(suiteDir, 'model.safetensors')).params.dispose();
     loadLeak = tf.memory().numTensors - n;
     tensorsBefore = tf.memory().numTensors;
-    c = calibrate({
+    c = await calibrate({
       suiteDir,
       backend: 'test',
       steps: STEPS,
       runs: 2,
-      onRunStart: (p, params) => seen.push({ ...p, weights: params.snapshot() }),
+      onRunStart: async (p, params) => {
+        seen.push({ ...p, weights: await params.snapshot() });
+      },
     });
     tensorsAfter = tf.memory().numTensors;
   });
@@ -283,9 +285,9 @@ describe('calibrating the bert suite for 30 steps, 2 kicked runs', () => {
     expect(tensorsAfter - tensorsBefore).toBe(loadLeak);
   });
 
-  it('run 0 starts from the checkpoint bit for bit; runs 1 and 2 from about half of it one ulp off', () => {
+  it('run 0 starts from the checkpoint bit for bit; runs 1 and 2 from about half of it one ulp off', async () => {
     const { params } = loadParams(modelFromConfig(join(suiteDir, 'config.json')), join(suiteDir, 'model.safetensors'));
-    const checkpoint = params.snapshot();
+    const checkpoint = await params.snapshot();
     params.dispose();
     expect(seen.map((s) => s.run)).toEqual([0, 1, 2]);
     const changedSets: Set<string>[] = [];
