@@ -164,6 +164,9 @@ export function bertModel(config: BertConfig): Model<BertConfig> {
     paddedAxes: [
       { pattern: /^(hidden_states\.\d+|prediction_logits)$/, maskInput: 'attention_mask', axis: 1 },
       { pattern: /^attentions\.\d+$/, maskInput: 'attention_mask', axis: 2 },
+      // Taps: values over positions [B,T,…], and attention scores/probabilities over queries.
+      { pattern: /^(embeddings(\.norm)?|layer\.\d+\/(attn\.(out|residual)|attn_norm|mlp\.\w+|mlp_norm)|final_norm|head\.\w+|logits)$/, maskInput: 'attention_mask', axis: 1 },
+      { pattern: /^layer\.\d+\/attn\.(scores|probs)$/, maskInput: 'attention_mask', axis: 2 },
     ],
   };
 }

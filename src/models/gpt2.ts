@@ -139,6 +139,9 @@ export function gpt2Model(config: Gpt2Config): Model<Gpt2Config> {
     paddedAxes: [
       { pattern: /^(hidden_states\.\d+|logits)$/, maskInput: 'attention_mask', axis: 1 },
       { pattern: /^attentions\.\d+$/, maskInput: 'attention_mask', axis: 2 },
+      // Taps: values over positions [B,T,…], and attention scores/probabilities over queries.
+      { pattern: /^(embeddings|layer\.\d+\/(attn\.(out|residual)|attn_norm|mlp\.\w+|mlp_norm)|final_norm|logits)$/, maskInput: 'attention_mask', axis: 1 },
+      { pattern: /^layer\.\d+\/attn\.(scores|probs)$/, maskInput: 'attention_mask', axis: 2 },
     ],
     generation: {
       kind: 'decoder-only',

@@ -119,10 +119,10 @@ export function t5Encode(c: T5Config, P: ParamLookup, inputIds: Tensor, mask: Te
   const sink = scoped(options.tap, 'encoder');
   const T = inputIds.shape[1] as number;
   const spec: RelativeBucketSpec = { buckets: c.buckets, maxDistance: c.maxDistance, bidirectional: true };
+  let x = tap(sink, 'embeddings', t5Embed(P, inputIds));
   // Computed once by the first layer's table, then shared by all layers: HF adds the mask once too.
   const bias = tap(sink, 'position_bias', tf.add(relativePositionBias(P('encoder.relative_bias'), T, T, spec), paddingMaskBias(mask, c.maskFill))); // [B,nh,T,T]
   const out: Record<string, Tensor> = {};
-  let x = tap(sink, 'embeddings', t5Embed(P, inputIds));
   for (let i = 0; i < c.encoderLayers; i++) {
     if (taps) out[`encoder_hidden_states.${i}`] = x;
     const r = transformerLayer(blockParams(P, `encoder.layers.${i}`, block(c, false)), blockOptions(options, `encoder/layer.${i}`, layerOptions(c)), { x, selfBias: bias });
@@ -159,12 +159,12 @@ export function t5Decode(c: T5Config, P: ParamLookup, decoderIds: Tensor, encode
   const past = cache?.self[0]?.k.shape[2] ?? 0;
   const keys = past + t;
   const spec: RelativeBucketSpec = { buckets: c.buckets, maxDistance: c.maxDistance, bidirectional: false };
+  let x = tap(sink, 'embeddings', t5Embed(P, decoderIds));
   // HF computes the bias for all positions and keeps the last t rows; we compute those rows.
   const selfBias = tap(sink, 'position_bias', tf.add(relativePositionBias(P('decoder.relative_bias'), t, keys, spec, past), causalMaskBias(t, keys, c.maskFill, past))); // [1,nh,t,Tk]
   const crossBias = paddingMaskBias(encoderMask, c.maskFill); // [B,1,1,Tenc]: cross-attention has no position bias
   const out: Record<string, Tensor> = {};
   const next: DecoderCache = { self: [], cross: [] };
-  let x = tap(sink, 'embeddings', t5Embed(P, decoderIds));
   for (let i = 0; i < c.decoderLayers; i++) {
     if (taps) out[`decoder_hidden_states.${i}`] = x;
     const params = blockParams(P, `decoder.layers.${i}`, block(c, true));
@@ -223,6 +223,10 @@ export function t5Model(config: T5Config): Model<T5Config> {
     paddedAxes: [
       { pattern: /^(encoder_hidden_states\.\d+|encoder_last_hidden_state)$/, maskInput: 'attention_mask', axis: 1 },
       { pattern: /^encoder_attentions\.\d+$/, maskInput: 'attention_mask', axis: 2 },
+      // Encoder taps: values over positions [B,T,…], attention scores/probabilities over queries.
+      // Decoder positions are never padded (labels are, but HF attends over them causally).
+      { pattern: /^encoder\/(embeddings|layer\.\d+\/(attn\.(out|residual)|attn_norm|mlp\.\w+|mlp_norm)|final_norm)$/, maskInput: 'attention_mask', axis: 1 },
+      { pattern: /^encoder\/(layer\.\d+\/attn\.(scores|probs)|position_bias)$/, maskInput: 'attention_mask', axis: 2 },
     ],
     generation: {
       kind: 'encoder-decoder',
