@@ -3,8 +3,8 @@
  * the verdict and its report folder. The CLI, the nightly check and the tests all come through
  * here, so they cannot disagree about what "aligned" means.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { selectBackend } from '../backend/select.ts';
 import { loadManifest } from './baseline/manifest.ts';
 import { curveToJson, type Curve, type StepRecord } from './curve.ts';
@@ -14,6 +14,7 @@ import { checkGeneration } from './generation-check.ts';
 import { modelFromConfig } from './load-model.ts';
 import { modelFromMegatron } from '../models/megatron-args.ts';
 import type { Model } from '../models/model.ts';
+import type { OrtSettings } from '../reference/onnx-runtime.ts';
 import { openCheckpoint } from '../weightmap/readers/detect.ts';
 import { InputError } from '../errors.ts';
 import { writeRunReports } from './report/write.ts';
@@ -32,6 +33,14 @@ export interface RunSuiteOptions {
   backend?: string;
   /** Initial weights from this checkpoint instead of the suite's own. */
   weights?: string;
+  /**
+   * Forward reference: "stored" (forward_*.safetensors), "onnx" (the suite's model.onnx, or
+   * encoder.onnx + decoder.onnx, run live), or ONNX files (comma-separated, run in order). Default:
+   * stored when the suite has it, else the suite's ONNX export.
+   */
+  reference?: string;
+  /** How onnxruntime runs a live reference. */
+  ort?: OrtSettings;
   /** Where run folders go: <reportsDir>/<suite>/<runDirName>. */
   reportsDir: string;
   runDirName?: string;
@@ -74,8 +83,11 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
   let curve: Curve | undefined;
   let referenceCurve: Curve | undefined;
 
-  if (wants('forward') && (options.only === 'forward' || suite.files.forwardInitial)) {
-    verdict.forward = await checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), forwardRuns(suite, options.weights), manifest.tolerances.forward, load);
+  const onnx = onnxReferenceFiles(suite, options.reference);
+  if (wants('forward') && (options.only === 'forward' || suite.files.forwardInitial || onnx)) {
+    if (onnx) log(`forward reference: ${onnx.join(', ')} run by onnxruntime`);
+    const runs = onnx ? [{ label: 'initial', weightsPath: options.weights ?? onnx, onnx }] : forwardRuns(suite, options.weights);
+    verdict.forward = await checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), runs, manifest.tolerances.forward, { ...load, ort: options.ort });
   }
   if (wants('train') && (options.only === 'train' || suite.files.curve)) {
     const result = await checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, backend: backend.name, load, onStep: options.onStep });
@@ -117,6 +129,26 @@ function modelForSuite(suite: Suite, weightsOverride?: string): Model {
   const ckpt = openCheckpoint(source);
   if (ckpt.format !== 'megatron') throw new InputError('without config.json only a Megatron checkpoint says what model it is', { file: source, expected: 'a Megatron checkpoint folder', actual: ckpt.format });
   return modelFromMegatron(ckpt);
+}
+
+/**
+ * The ONNX files of a live reference, or undefined for the stored one. An explicit file list is
+ * taken as given, else relative to the suite folder. The live reference runs the export's own
+ * weights, so our model loads the same file unless --weights says otherwise.
+ */
+function onnxReferenceFiles(suite: Suite, reference: string | undefined): string[] | undefined {
+  if (reference === 'stored') return undefined;
+  if (reference === undefined) return suite.files.forwardInitial ? undefined : suite.files.onnx;
+  if (reference === 'onnx') {
+    if (!suite.files.onnx) throw new InputError('suite has no ONNX export', { file: suite.dir, expected: 'model.onnx, or encoder.onnx and decoder.onnx', actual: 'none' });
+    return suite.files.onnx;
+  }
+  return reference.split(',').map((f) => {
+    const path = f.trim();
+    if (existsSync(path) || isAbsolute(path)) return path;
+    const inSuite = join(suite.dir, path);
+    return existsSync(inSuite) ? inSuite : path;
+  });
 }
 
 /**

@@ -17,7 +17,8 @@ import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { InputError } from '../errors.ts';
 import { ONNX_FLOAT, ONNX_INT32, ONNX_INT64, readOnnxGraph, withExtraOutputs, type OnnxGraph } from '../weightmap/readers/onnx-graph.ts';
 
-export type GraphOptimization = 'disabled' | 'basic' | 'extended' | 'all';
+export const GRAPH_OPTIMIZATIONS = ['disabled', 'basic', 'extended', 'all'] as const;
+export type GraphOptimization = (typeof GRAPH_OPTIMIZATIONS)[number];
 
 export interface OrtSettings {
   /** Intra-op threads (1: the reproducible reduction order). */

@@ -91,6 +91,26 @@ describe('renderRunHtml', () => {
     expect(html).toContain('<tr class="fail first-divergence"><td><code>initial/hidden_states.2</code>');
   });
 
+  it('draws the sub-block checkpoints in model order on a log axis, starring the first divergence and opening value guesses', () => {
+    const run = syntheticRun({ aligned: false, checkpoints: true });
+    const html = render(run);
+    const plot = specsOf(html).find((s) => s.id === 'plot-checkpoints')!;
+    const [errors, tolerance, star] = plot.traces;
+    expect(errors.x).toEqual(run.verdict.forward!.checkpoints!.map((c) => c.name));
+    // An exact zero cannot sit on a log axis: a gap, not a 0.
+    expect((errors.y as unknown[])[0]).toBeNull();
+    expect((errors.marker as { symbol: string[] }).symbol[5]).toBe('diamond-open');
+    expect(tolerance.y).toEqual(Array(7).fill(1e-5));
+    expect(star.x).toEqual(['initial/layer.1/mlp_norm']);
+    expect((plot.layout.yaxis as { type: string }).type).toBe('log');
+    expect(html).toContain('sub-block <code>mlp_norm</code>');
+    expect(html).toContain('last passing: <code>initial/layer.1/attn.probs</code>');
+    expect(html).toContain('<tr class="fail first-divergence"><td><code>initial/layer.1/mlp_norm</code>');
+    expect(html).toContain('<tr class="fail first-divergence"><td><code>initial/hidden_states.2</code>');
+    expect(render(syntheticRun({ aligned: true, checkpoints: true }))).toContain('Every checkpoint is within tolerance.');
+    expect(render(syntheticRun({ aligned: true }))).not.toContain('plot-checkpoints');
+  });
+
   it('highlights generated tokens that differ from the reference', () => {
     const html = render(syntheticRun({ aligned: false }));
     // greedy-1 diverges at token 5 (2061 instead of 13) in both cached and uncached rows.
