@@ -19,7 +19,7 @@ import { forwardValues, type ForwardSeams, type ForwardValues, type HostValue } 
 import { loadParams, type LoadOptions } from './load-model.ts';
 import { compareValues } from './localize/compare-checkpoint.ts';
 import { matchByValue, placeByScope, type Correspondence, type GraphValue } from './localize/correspond.ts';
-import { ONNX_SCOPE_TABLES } from './localize/onnx-scopes.ts';
+import { ONNX_SCOPE_TABLES, type ScopeTable } from './localize/onnx-scopes.ts';
 import { findDivergence } from './localize/walk.ts';
 import type { CheckpointComparison, CheckpointMatch, ForwardReference, ForwardVerdict, TensorComparison } from './verdict.ts';
 
@@ -48,6 +48,8 @@ export interface ForwardCheckOptions extends LoadOptions {
   ort?: OrtSettings;
   /** Test seams: a wrapped parameter lookup, per-layer options, a tap that replaces a value. */
   seams?: ForwardSeams;
+  /** Where taps sit in an ONNX graph; default: the family's table (onnx-scopes.ts); null: match every tap by value. */
+  scopeTable?: ScopeTable | null;
 }
 
 /**
@@ -94,7 +96,7 @@ export async function checkForward(model: Model, evalInputsPath: string, runs: r
     let ref: RunReference;
     if (run.onnx) {
       const settings = options.ort ?? DEFAULT_ORT_SETTINGS;
-      ref = await onnxReference(model, run.onnx, settings, inputs, ours);
+      ref = await onnxReference(model, run.onnx, settings, inputs, ours, options.scopeTable === undefined ? ONNX_SCOPE_TABLES[model.family] : (options.scopeTable ?? undefined));
       reference.files.push(...run.onnx);
       reference.runtime = { name: 'onnxruntime-node', version: await ortVersion(), threads: settings.threads, optimization: settings.optimization };
     } else {
@@ -162,11 +164,10 @@ function storedReference(path: string, ours: ForwardValues): RunReference {
  * value as an output). The stored-name tensors are the graph outputs, plus the placed taps that
  * are model outputs (attention maps: attentions.0 is the Softmax output of layer 0).
  */
-async function onnxReference(model: Model, files: readonly string[], settings: OrtSettings, inputs: HostBatch, ours: ForwardValues): Promise<RunReference> {
+async function onnxReference(model: Model, files: readonly string[], settings: OrtSettings, inputs: HostBatch, ours: ForwardValues, table: ScopeTable | undefined): Promise<RunReference> {
   const onnx = OnnxReference.open(files, settings);
   try {
     const graphs = onnx.graphs;
-    const table = ONNX_SCOPE_TABLES[model.family];
     const placed = new Map<string, Correspondence>();
     const unplaced: string[] = [];
     for (const tap of ours.taps.keys()) {

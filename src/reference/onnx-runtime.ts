@@ -101,7 +101,7 @@ export class OnnxModel {
     try {
       results = await session.run(inputs);
     } catch (cause) {
-      throw new InputError('onnxruntime failed to run the model', { file: this.file, actual: String((cause as Error)?.message ?? cause).slice(0, 400), cause });
+      throw new InputError('onnxruntime failed to run the model', { file: this.file, expected: 'inputs of the shapes and types the graph declares', actual: String((cause as Error)?.message ?? cause).slice(0, 400), cause });
     }
     const out = new Map<string, HostTensor>();
     for (const [name, t] of Object.entries(results)) {
@@ -132,7 +132,7 @@ export class OnnxModel {
             graphOptimizationLevel: this.settings.optimization,
           });
         } catch (cause) {
-          throw new InputError('onnxruntime cannot load the model', { file: this.file, actual: String((cause as Error)?.message ?? cause).slice(0, 400), cause });
+          throw new InputError('onnxruntime cannot load the model', { file: this.file, expected: 'a model onnxruntime accepts', actual: String((cause as Error)?.message ?? cause).slice(0, 400), cause });
         }
       });
       session.catch(() => this.sessions.delete(key));

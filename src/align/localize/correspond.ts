@@ -70,8 +70,11 @@ export function matchByValue(ours: HostValue, candidates: ReadonlyArray<GraphVal
     .sort((a, b) => a.cmp.maxAbsDiff - b.cmp.maxAbsDiff);
   if (scored.length === 0) return undefined;
   const [best, ...rest] = scored;
-  // Copies of one value (Reshape, Cast, Identity) tie at the same distance: the runner-up is the closest different one.
+  // Copies of one value (Reshape, Cast, Identity) tie at the same distance, and so do values that
+  // only differ through parameters which happen to be neutral (a zero bias, a unit norm weight):
+  // the earliest in graph order is kept, the ties are counted, the runner-up is the closest other.
+  const ties = rest.filter((s) => s.cmp.maxAbsDiff === best.cmp.maxAbsDiff).length;
   const distinct = rest.find((s) => s.cmp.maxAbsDiff > best.cmp.maxAbsDiff);
-  const note = `by value: closest of ${scored.length} same-shape candidates (max|diff| ${best.cmp.maxAbsDiff.toExponential(2)}; next different ${distinct ? distinct.cmp.maxAbsDiff.toExponential(2) : 'none'})`;
+  const note = `by value: closest of ${scored.length} same-shape candidates (max|diff| ${best.cmp.maxAbsDiff.toExponential(2)}${ties ? `, ${ties} more at the same distance` : ''}; next different ${distinct ? distinct.cmp.maxAbsDiff.toExponential(2) : 'none'})`;
   return { graph: best.c.graph, value: best.c.value, by: 'value', note, maxAbsDiff: best.cmp.maxAbsDiff };
 }

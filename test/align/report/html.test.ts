@@ -5,7 +5,8 @@ import { LOSS_TOL, syntheticRun } from './synthetic.ts';
 
 interface Spec {
   id: string;
-  traces: Array<{ name?: string; x: unknown[]; y: Array<number | null> }>;
+  traces: Array<{ name?: string; x: unknown[]; y: Array<number | null>; marker?: { symbol?: unknown } }>;
+  layout?: { yaxis?: { type?: string } };
 }
 
 /** The plot specs as the page's script will read them. */
@@ -99,10 +100,10 @@ describe('renderRunHtml', () => {
     expect(errors.x).toEqual(run.verdict.forward!.checkpoints!.map((c) => c.name));
     // An exact zero cannot sit on a log axis: a gap, not a 0.
     expect((errors.y as unknown[])[0]).toBeNull();
-    expect((errors.marker as { symbol: string[] }).symbol[5]).toBe('diamond-open');
+    expect((errors.marker!.symbol as string[])[5]).toBe('diamond-open');
     expect(tolerance.y).toEqual(Array(7).fill(1e-5));
     expect(star.x).toEqual(['initial/layer.1/mlp_norm']);
-    expect((plot.layout.yaxis as { type: string }).type).toBe('log');
+    expect(plot.layout?.yaxis?.type).toBe('log');
     expect(html).toContain('sub-block <code>mlp_norm</code>');
     expect(html).toContain('last passing: <code>initial/layer.1/attn.probs</code>');
     expect(html).toContain('<tr class="fail first-divergence"><td><code>initial/layer.1/mlp_norm</code>');
