@@ -92,6 +92,7 @@ if (values.readers) {
 const report = {
   when: new Date().toISOString(),
   backend: backend.name,
+  ...(backend.adapter ? { adapter: backend.adapter } : {}),
   node: process.version,
   tfjs: tf.version.tfjs,
   method: `median wall time per optimizer step (forward + backward on ${backend.name}, clipping and AdamW on the host) over ${steps} steps after ${warmup} warm-up steps; forward: median of 10 eval-batch forwards after 5 warm-ups`,

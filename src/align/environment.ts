@@ -8,6 +8,9 @@ import type { EnvironmentInfo } from './verdict.ts';
 export function describeEnvironment(backend: SelectedBackend, suite: Suite): EnvironmentInfo {
   return {
     backend: backend.name,
+    ...(backend.adapter ? { adapter: backend.adapter } : {}),
+    goldenKey: backend.goldenKey,
+    ...(backend.skipped.length ? { skippedBackends: backend.skipped } : {}),
     node: process.version,
     tfjs: tf.version.tfjs,
     platform: `${process.platform}-${process.arch}`,
@@ -23,3 +26,4 @@ function gitCommit(): string | null {
     return null;
   }
 }
+

@@ -8,6 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { selectBackend } from '../backend/select.ts';
 import { loadManifest } from './baseline/manifest.ts';
 import { curveToJson, type Curve, type StepRecord } from './curve.ts';
+import { describeAdapterLine } from '../backend/webgpu.ts';
 import { describeEnvironment } from './environment.ts';
 import { checkForward, type ForwardRun } from './forward-check.ts';
 import { checkGeneration } from './generation-check.ts';
@@ -66,7 +67,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
   const manifest = loadManifest(suite.dir);
   const model = modelForSuite(suite, options.weights);
   const load = { allowIncomplete: options.allowIncomplete };
-  log(`suite ${suite.name} (${model.family}) on backend ${backend.name}`);
+  log(`suite ${suite.name} (${model.family}) on backend ${backend.name}${backend.adapter ? ` (${describeAdapterLine(backend.adapter)})` : ''}`);
 
   const verdict: Verdict = {
     schema: 1,
@@ -90,7 +91,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<RunSuiteResult
     verdict.forward = await checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), runs, manifest.tolerances.forward, { ...load, ort: options.ort });
   }
   if (wants('train') && (options.only === 'train' || suite.files.curve)) {
-    const result = await checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, backend: backend.name, load, onStep: options.onStep });
+    const result = await checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, goldenKey: backend.goldenKey, load, onStep: options.onStep });
     verdict.train = result.verdict;
     verdict.golden = result.golden;
     curve = result.curve;

@@ -21,7 +21,8 @@ import type { GoldenVerdict, MetricComparison, TrainVerdict } from './verdict.ts
 export interface TrainCheckOptions {
   steps?: number;
   weights?: string;
-  backend: string;
+  /** Which golden this run is held to: the backend, and for a GPU backend its device class. */
+  goldenKey: string;
   load?: LoadOptions;
   onStep?: (record: StepRecord, total: number) => void;
 }
@@ -81,5 +82,5 @@ export async function checkTraining(model: Model, suite: Suite, manifest: Manife
     metrics,
     ...(result.stoppedAt ? { stoppedAt: result.stoppedAt } : {}),
   };
-  return { verdict, golden: checkGolden(suite.dir, options.backend, curve), curve, reference };
+  return { verdict, golden: checkGolden(suite.dir, options.goldenKey, curve), curve, reference };
 }

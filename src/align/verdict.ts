@@ -149,6 +149,12 @@ export interface GoldenVerdict {
 
 export interface EnvironmentInfo {
   backend: string;
+  /** The GPU adapter a webgpu run computed on (vendor, architecture, device, driver description). */
+  adapter?: { vendor: string; architecture: string; device: string; description: string; software: boolean };
+  /** The golden file key: the backend, plus the device class for a GPU backend. */
+  goldenKey?: string;
+  /** Backends auto selection passed over before this one, with why ("no GPU", "software adapter"). */
+  skippedBackends?: Array<{ name: string; reason: string }>;
   node: string;
   tfjs: string;
   platform: string;

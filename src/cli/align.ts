@@ -14,7 +14,7 @@ import { progressReporter } from './progress.ts';
 import { parseCli, runCli } from './run-cli.ts';
 import { formatVerdict } from './verdict-table.ts';
 
-const USAGE = 'usage: npm run align -- <suite|folder> [--steps N] [--only forward|train|generation] [--json FILE] [--backend tensorflow-gpu|tensorflow|wasm|cpu] [--weights CHECKPOINT] [--reference stored|onnx|FILE.onnx[,FILE.onnx]] [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--reports DIR] [--no-report] [--allow-incomplete]';
+const USAGE = 'usage: npm run align -- <suite|folder> [--steps N] [--only forward|train|generation] [--json FILE] [--backend tensorflow-gpu|webgpu|tensorflow|wasm|cpu] [--weights CHECKPOINT] [--reference stored|onnx|FILE.onnx[,FILE.onnx]] [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--reports DIR] [--no-report] [--allow-incomplete]';
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCli({

@@ -38,7 +38,13 @@ export interface BlessResult {
 }
 
 /** The part of verdict.json bless relies on; the rest of the Verdict contract is not checked here. */
-const runVerdictSchema = z.looseObject({ suite: z.string(), backend: z.string(), pass: z.boolean() });
+const runVerdictSchema = z.looseObject({
+  suite: z.string(),
+  backend: z.string(),
+  pass: z.boolean(),
+  // A GPU run's golden is keyed by its device class too (environment.goldenKey); older verdicts lack it.
+  environment: z.looseObject({ goldenKey: z.string().optional() }).optional(),
+});
 
 /** A golden changes only with a stated reason: it is what a reviewer reads in history.jsonl. */
 export function requireReason(reason: string | undefined): string {
@@ -77,13 +83,14 @@ export function bless(opts: BlessOptions): BlessResult {
   assertFiniteCurve(curve, curveFile);
   if (curve.steps.length === 0) throw new InputError('the run has no steps', { file: curveFile });
 
-  const file = goldenPath(opts.suiteDir, verdict.backend);
+  const key = verdict.environment?.goldenKey ?? verdict.backend;
+  const file = goldenPath(opts.suiteDir, key);
   const old = readOldGolden(file, opts.force);
 
   const golden: Golden = {
     schema: 1,
     suite: manifest.suite,
-    backend: verdict.backend,
+    backend: key,
     createdAt: timestamp(),
     fromRun: displayPath(opts.runDir),
     reason,
@@ -97,7 +104,7 @@ export function bless(opts: BlessOptions): BlessResult {
   const history: HistoryEntry = {
     when: golden.createdAt,
     action: 'bless',
-    backend: verdict.backend,
+    backend: key,
     fromRun: golden.fromRun,
     reason,
     ...(opts.force ? { forced: true, runPass: verdict.pass } : {}),

@@ -8,6 +8,7 @@
  * Everything here is a pure function of the run, so tests can check the page without a browser;
  * the browser test checks that every plot really renders.
  */
+import { describeAdapterLine } from '../../backend/webgpu.ts';
 import type { Curve } from '../curve.ts';
 import { isClose } from '../compare-curve.ts';
 import type { CheckpointComparison, Divergence, MetricComparison, TensorComparison, Verdict } from '../verdict.ts';
@@ -340,6 +341,8 @@ function environmentSection(verdict: Verdict): string {
   const e = verdict.environment;
   const rows: string[][] = [
     ['backend', escapeHtml(e.backend)],
+    ...(e.adapter ? [['GPU adapter', escapeHtml(describeAdapterLine(e.adapter))]] : []),
+    ...(e.goldenKey && e.goldenKey !== e.backend ? [['golden key', `<code>${escapeHtml(e.goldenKey)}</code>`]] : []),
     ['node', escapeHtml(e.node)],
     ['tfjs', escapeHtml(e.tfjs)],
     ['platform', escapeHtml(e.platform)],

@@ -3,6 +3,7 @@
  * <testcase> per check (see checks.ts), a <failure> whose message carries the numbers (max|diff|,
  * tolerance, failing steps, first failing step) so the CI page shows why without opening the HTML.
  */
+import { describeAdapterLine } from '../../backend/webgpu.ts';
 import type { Verdict } from '../verdict.ts';
 import { verdictChecks } from './checks.ts';
 
@@ -53,6 +54,7 @@ export function renderJunit(verdict: Verdict): string {
     platform: env.platform,
     commit: env.commit ?? 'unknown',
   };
+  if (env.adapter) properties.adapter = describeAdapterLine(env.adapter);
   if (verdict.train) properties.msPerStep = String(verdict.train.msPerStep);
 
   const lines = [

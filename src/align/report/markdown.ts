@@ -3,6 +3,7 @@
  * headline numbers, failing checks in full and every check folded under <details> (a run has
  * dozens of forward tensors; a comment that lists them all buries the one that failed).
  */
+import { describeAdapterLine } from '../../backend/webgpu.ts';
 import type { Verdict } from '../verdict.ts';
 import { type Check, formatNumber, verdictChecks } from './checks.ts';
 
@@ -41,6 +42,7 @@ export function renderMarkdown(verdict: Verdict): string {
   const { train, forward, generation } = verdict;
 
   const facts = [`model \`${verdict.model}\``, `backend \`${verdict.backend}\``];
+  if (verdict.environment?.adapter) facts.push(`GPU ${escapeMarkdownCell(describeAdapterLine(verdict.environment.adapter))}`);
   if (forward) facts.push(`forward max|diff| ${formatNumber(forward.maxAbsDiff)}`);
   if (train) {
     facts.push(`${train.steps} steps`, `loss max|diff| ${formatNumber(train.maxAbsDiff)}`, `${formatNumber(train.msPerStep)} ms/step`);

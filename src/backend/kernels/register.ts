@@ -5,12 +5,20 @@
 import { tf } from '../tf.ts';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.ts';
 import { wrapWasmBatchMatMul } from './wasm-matmul.ts';
+import { webgpuSoftmaxKernel } from './webgpu-softmax.ts';
 
 const REQUIRED_FOR_TRAINING = ['UnsortedSegmentSum'] as const;
+
+const webgpuSoftmax = webgpuSoftmaxKernel();
 
 export function registerMissingKernels(tfjsBackend: string): string[] {
   const registered: string[] = [];
   if (tfjsBackend === 'wasm' && wrapWasmBatchMatMul()) registered.push('BatchMatMul (transpose via fast path)');
+  if (tfjsBackend === 'webgpu' && tf.getKernel(tf.Softmax, 'webgpu')?.kernelFunc !== webgpuSoftmax.kernelFunc) {
+    tf.unregisterKernel(tf.Softmax, 'webgpu');
+    tf.registerKernel(webgpuSoftmax);
+    registered.push('Softmax (row maximum from −∞)');
+  }
   for (const kernelName of REQUIRED_FOR_TRAINING) {
     if (tf.getKernel(kernelName, tfjsBackend) !== undefined) continue;
     if (tfjsBackend !== 'wasm') continue; // only the wasm backend's layout is known here

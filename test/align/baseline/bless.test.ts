@@ -46,6 +46,17 @@ describe('baseline bless (real CLI)', () => {
     expect(readdirSync(suiteDir).sort()).toEqual(['config.json', 'golden.wasm.json', 'history.jsonl', 'manifest.json']);
   });
 
+  it('a GPU run is blessed under its device class, so another adapter never compares bit for bit against it', async () => {
+    const { root, suiteDir } = setup();
+    const key = 'webgpu-mesa-software-llvmpipe-llvm-15-0-6-256-bits';
+    writeRun(join(root, 'run-gpu'), { suite: 'gpt2', backend: 'webgpu', goldenKey: key, pass: true, curve: gpt2Curve() });
+    const r = await cli(['bless', 'gpt2', '--from', 'run-gpu', '--reason', 'first llvmpipe golden'], root);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(readJson<Record<string, unknown>>(join(suiteDir, `golden.${key}.json`))).toMatchObject({ backend: key });
+    expect(existsSync(join(suiteDir, 'golden.webgpu.json'))).toBe(false);
+    expect(historyLines(suiteDir)[0]).toMatchObject({ backend: key });
+  });
+
   it('a re-bless records the old golden and the largest loss change', async () => {
     const { root, suiteDir } = setup();
     const curve = gpt2Curve();

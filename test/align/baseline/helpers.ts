@@ -46,12 +46,15 @@ export interface FakeRun {
   backend: string;
   pass: boolean;
   curve: Record<string, unknown>;
+  /** environment.goldenKey of a GPU run (backend plus device class). */
+  goldenKey?: string;
 }
 
 /** A run folder as an align run writes it: verdict.json (only the keys bless reads, plus schema) and curve.json. */
 export function writeRun(dir: string, run: FakeRun, curveText?: string): string {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'verdict.json'), JSON.stringify({ schema: 1, suite: run.suite, backend: run.backend, pass: run.pass }));
+  const environment = run.goldenKey ? { environment: { goldenKey: run.goldenKey } } : {};
+  writeFileSync(join(dir, 'verdict.json'), JSON.stringify({ schema: 1, suite: run.suite, backend: run.backend, pass: run.pass, ...environment }));
   writeFileSync(join(dir, 'curve.json'), curveText ?? JSON.stringify(run.curve));
   return dir;
 }
