@@ -52,15 +52,7 @@ export interface ForwardCheckOptions extends LoadOptions {
   scopeTable?: ScopeTable | null;
 }
 
-/**
- * Runs the forward once and returns every output as host floats. Reads await the device, so
- * the same code serves backends that can only read asynchronously (webgpu).
- */
-export async function forwardOutputs(model: Model, weightsPath: string | readonly string[], inputs: HostBatch, load: LoadOptions = {}): Promise<Map<string, Float32Array>> {
-  const values = await withParams(model, weightsPath, load, (P) => forwardValues(model, P, inputs, {}, false));
-  return new Map([...values.outputs].map(([name, v]) => [name, v.data]));
-}
-
+/** Our parameters for one run, disposed after `f` (reads await the device, so webgpu runs the same code). */
 async function withParams<T>(model: Model, weightsPath: string | readonly string[], load: LoadOptions, f: (P: ParamLookup) => Promise<T>): Promise<T> {
   const { params } = loadParams(model, weightsPath, load);
   try {
