@@ -1,7 +1,7 @@
 /**
  * Element-wise comparison of one output against its reference: |a − r| ≤ atol + rtol·|r|
  * (numpy.isclose, relative to the reference), NaN never close. Positions a reference leaves
- * undefined (padding) are excluded by a mask over one axis.
+ * undefined (padding) are excluded by masks, each over one axis.
  *
  * With the reference's float64 record of the same tensor, the tolerance follows the reference's
  * own precision: max(atol + rtol·|r|, k · noise(row)), noise(row) = max |r32 − r64| over the
@@ -51,9 +51,10 @@ export function compareTensor(
   shape: number[],
   atol: number,
   rtol: number,
-  mask?: PositionMask,
+  mask?: PositionMask | readonly PositionMask[],
   noise?: ForwardNoise,
 ): TensorComparison {
+  const masks = mask === undefined ? [] : Array.isArray(mask) ? mask : [mask as PositionMask];
   const base = { name, shape, atol, rtol };
   if (actual.length !== reference.length || reference.length !== numel(shape) || (noise && noise.values64.length !== reference.length)) {
     return { ...base, maxAbsDiff: Number.POSITIVE_INFINITY, maxRelDiff: Number.POSITIVE_INFINITY, pass: false, compared: 0 };
@@ -69,11 +70,13 @@ export function compareTensor(
   let widened = 0;
   let maxTolerance = 0;
   for (let i = 0; i < reference.length; i++) {
-    if (mask) {
+    let skip = false;
+    for (const m of masks) {
       const b = Math.floor(i / strides[0]) % shape[0];
-      const t = Math.floor(i / strides[mask.axis]) % shape[mask.axis];
-      if (mask.valid[b * mask.positions + t] === 0) continue;
+      const t = Math.floor(i / strides[m.axis]) % shape[m.axis];
+      if (m.valid[b * m.positions + t] === 0) skip = true;
     }
+    if (skip) continue;
     compared++;
     const a = actual[i];
     const r = reference[i];

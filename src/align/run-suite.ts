@@ -3,9 +3,9 @@
  * the verdict and its report folder. The CLI, the nightly check and the tests all come through
  * here, so they cannot disagree about what "aligned" means.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { writeFileAtomic } from './baseline/atomic.ts';
-import { join, resolve } from 'node:path';
 import { selectBackend } from '../backend/select.ts';
 import { loadManifest } from './baseline/manifest.ts';
 import { curveToJson, type Curve, type StepRecord } from './curve.ts';
@@ -16,6 +16,7 @@ import { checkGeneration, type GenerationRun } from './generation-check.ts';
 import { modelFromConfig } from './load-model.ts';
 import { modelFromMegatron } from '../models/megatron-args.ts';
 import type { Model } from '../models/model.ts';
+import type { OrtSettings } from '../reference/onnx-runtime.ts';
 import { openCheckpoint } from '../weightmap/readers/detect.ts';
 import { InputError } from '../errors.ts';
 import { writeRunReports } from './report/write.ts';
@@ -34,6 +35,14 @@ export interface RunSuiteOptions {
   backend?: string;
   /** Initial weights from this checkpoint instead of the suite's own. */
   weights?: string;
+  /**
+   * Forward reference: "stored" (forward_*.safetensors), "onnx" (the suite's model.onnx, or
+   * encoder.onnx + decoder.onnx, run live), or ONNX files (comma-separated, run in order). Default:
+   * stored when the suite has it, else the suite's ONNX export.
+   */
+  reference?: string;
+  /** How onnxruntime runs a live reference. */
+  ort?: OrtSettings;
   /** Where run folders go: <reportsDir>/<suite>/<runDirName>. */
   reportsDir: string;
   runDirName?: string;
@@ -102,8 +111,11 @@ export async function alignSuite(options: Omit<RunSuiteOptions, 'reportsDir' | '
   let curve: Curve | undefined;
   let referenceCurve: Curve | undefined;
 
-  if (wants('forward') && (options.only === 'forward' || suite.files.forwardInitial)) {
-    verdict.forward = await checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), forwardRuns(suite, options.weights), manifest.tolerances.forward, load);
+  const onnx = onnxReferenceFiles(suite, options.reference);
+  if (wants('forward') && (options.only === 'forward' || suite.files.forwardInitial || onnx)) {
+    if (onnx) log(`forward reference: ${onnx.join(', ')} run by onnxruntime`);
+    const runs = onnx ? [{ label: 'initial', weightsPath: options.weights ?? onnx, onnx }] : forwardRuns(suite, options.weights);
+    verdict.forward = await checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), runs, manifest.tolerances.forward, { ...load, ort: options.ort });
   }
   if (wants('train') && (options.only === 'train' || suite.files.curve)) {
     const result = await checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, goldenKey: backend.goldenKey, load, onStep: options.onStep });
@@ -141,6 +153,26 @@ function modelForSuite(suite: Suite, weightsOverride?: string): Model {
   const ckpt = openCheckpoint(source);
   if (ckpt.format !== 'megatron') throw new InputError('without config.json only a Megatron checkpoint says what model it is', { file: source, expected: 'a Megatron checkpoint folder', actual: ckpt.format });
   return modelFromMegatron(ckpt);
+}
+
+/**
+ * The ONNX files of a live reference, or undefined for the stored one. An explicit file list is
+ * taken as given, else relative to the suite folder. The live reference runs the export's own
+ * weights, so our model loads the same file unless --weights says otherwise.
+ */
+function onnxReferenceFiles(suite: Suite, reference: string | undefined): string[] | undefined {
+  if (reference === 'stored') return undefined;
+  if (reference === undefined) return suite.files.forwardInitial ? undefined : suite.files.onnx;
+  if (reference === 'onnx') {
+    if (!suite.files.onnx) throw new InputError('suite has no ONNX export', { file: suite.dir, expected: 'model.onnx, or encoder.onnx and decoder.onnx', actual: 'none' });
+    return suite.files.onnx;
+  }
+  return reference.split(',').map((f) => {
+    const path = f.trim();
+    if (existsSync(path) || isAbsolute(path)) return path;
+    const inSuite = join(suite.dir, path);
+    return existsSync(inSuite) ? inSuite : path;
+  });
 }
 
 /**

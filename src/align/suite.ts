@@ -28,6 +28,8 @@ export interface SuiteFiles {
   generationTensors?: string;
   /** Megatron fixtures: checkpoint variants (folders) and the reference each reproduces. */
   variants?: string;
+  /** An ONNX export of the reference model, run live by `--reference onnx`: model.onnx, or encoder.onnx then decoder.onnx. */
+  onnx?: string[];
 }
 
 export interface Variant {
@@ -75,11 +77,19 @@ export function loadSuite(dir: string): Suite {
     generationJson: at('generation.json'),
     generationTensors: at('generation.safetensors'),
     variants: at('variants.json'),
+    onnx: onnxFiles(names, dir),
   };
   return { name: basename(resolve(dir)), dir: resolve(dir), files };
 }
 
-export function requireFile(suite: Suite, key: keyof SuiteFiles, what: string): string {
+/** The folder convention for ONNX references: model.onnx (decoder-only, encoder-only), or the encoder.onnx + decoder.onnx pair. */
+function onnxFiles(names: ReadonlySet<string>, dir: string): string[] | undefined {
+  if (names.has('model.onnx')) return [join(dir, 'model.onnx')];
+  if (names.has('encoder.onnx') && names.has('decoder.onnx')) return [join(dir, 'encoder.onnx'), join(dir, 'decoder.onnx')];
+  return undefined;
+}
+
+export function requireFile(suite: Suite, key: Exclude<keyof SuiteFiles, 'onnx'>, what: string): string {
   const file = suite.files[key];
   if (!file) throw new InputError(`suite has no ${what}`, { file: suite.dir, expected: what, actual: 'missing' });
   return file;
@@ -107,7 +117,7 @@ export function readVariants(suite: Suite): Variant[] {
 /** sha256 of each suite file that exists, by file name: recorded in every verdict. */
 export function hashSuiteFiles(suite: Suite): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const file of Object.values(suite.files)) {
+  for (const file of Object.values(suite.files).flat()) {
     if (!file) continue;
     out[basename(file)] = createHash('sha256').update(readFileSync(file)).digest('hex');
   }

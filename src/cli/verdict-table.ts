@@ -17,7 +17,16 @@ export function formatVerdict(v: Verdict): string {
       const widest = widened.reduce((a, b) => (b.envelope!.maxTolerance > a.envelope!.maxTolerance ? b : a));
       lines.push(`  reference float64 precision widened ${widened.length} tensor(s) past atol (k ${widest.envelope!.k}); widest ${widest.name} to ${fmt(widest.envelope!.maxTolerance)}`);
     }
-    lines.push(`  first divergence: ${f.firstDivergence ?? 'none'}`);
+    if (f.checkpoints) {
+      const failing = f.checkpoints.filter((c) => !c.pass);
+      const guessed = f.checkpoints.filter((c) => c.match === 'value').length;
+      const source = f.reference ? `${f.reference.kind} reference${f.reference.runtime ? ` (${f.reference.runtime.name} ${f.reference.runtime.version}, ${f.reference.runtime.threads} thread, optimization ${f.reference.runtime.optimization})` : ''}` : 'reference';
+      lines.push(`  sub-block checkpoints: ${f.checkpoints.length} against the ${source}, ${failing.length} over tolerance${guessed ? `, ${guessed} matched by value (guesses)` : ''}`);
+    }
+    const d = f.divergence;
+    if (d) {
+      lines.push(`  first divergence: ${d.name}  (max|diff| ${fmt(d.maxAbsDiff)}, cosine ${d.cosine.toFixed(6)}, reference ${d.reference} by ${d.match}${d.lastPassing ? `; last passing ${d.lastPassing}` : ''})`);
+    } else lines.push(`  first divergence: ${f.firstDivergence ?? 'none'}`);
   }
   if (v.train) {
     const t = v.train;

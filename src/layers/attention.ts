@@ -4,6 +4,7 @@
  */
 import { tf, type Tensor } from '../backend/tf.ts';
 import { linear, type LinearParams } from './linear.ts';
+import { tap, type TapSink } from './taps.ts';
 
 export interface AttentionParams {
   q: LinearParams; // [H, nh·hd]
@@ -18,6 +19,8 @@ export interface AttentionOptions {
   scaleScores: boolean;
   /** Additive bias broadcast to [B, nh, Tq, Tk]: masks, T5's position bias. */
   bias?: Tensor;
+  /** Receives "scores" (the softmax input), "probs" and "out" (after the output projection). */
+  tap?: TapSink;
 }
 
 /** Keys and values already projected and split into heads: [B, nh, Tk, hd] each. */
@@ -46,11 +49,12 @@ export function mergeHeads(x: Tensor): Tensor {
 }
 
 /** softmax(q·kᵀ [/√hd] + bias)·v over [B, nh, T, hd] tensors. */
-export function scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, scaleScores: boolean, bias?: Tensor): { context: Tensor; probs: Tensor } {
+export function scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, scaleScores: boolean, bias?: Tensor, sink?: TapSink): { context: Tensor; probs: Tensor } {
   let scores = tf.matMul(q, k, false, true); // [B,nh,Tq,hd] x [B,nh,Tk,hd]ᵀ -> [B,nh,Tq,Tk]
   if (scaleScores) scores = tf.div(scores, Math.sqrt(q.shape[3] as number));
   if (bias) scores = tf.add(scores, bias);
-  const probs = tf.softmax(scores); // over Tk
+  scores = tap(sink, 'scores', scores);
+  const probs = tap(sink, 'probs', tf.softmax(scores)); // over Tk
   const context = tf.matMul(probs, v); // [B,nh,Tq,Tk] x [B,nh,Tk,hd] -> [B,nh,Tq,hd]
   return { context, probs };
 }
@@ -82,8 +86,8 @@ export function crossAttention(x: Tensor, encoderOut: Tensor | null, p: Attentio
 }
 
 function finish(q: Tensor, kv: KeyValue, p: AttentionParams, opts: AttentionOptions): AttentionResult {
-  const { context, probs } = scaledDotProduct(q, kv.k, kv.v, opts.scaleScores, opts.bias);
-  return { out: linear(mergeHeads(context), p.o), probs, kv };
+  const { context, probs } = scaledDotProduct(q, kv.k, kv.v, opts.scaleScores, opts.bias, opts.tap);
+  return { out: tap(opts.tap, 'out', linear(mergeHeads(context), p.o)), probs, kv };
 }
 
 function requireTensor(t: Tensor | null): Tensor {

@@ -12,10 +12,11 @@ import { lmLogits, pooler } from '../layers/heads.ts';
 import { crossEntropy, HF_IGNORE_INDEX } from '../layers/losses.ts';
 import { FLOAT32_MIN, paddingMaskBias } from '../layers/masks.ts';
 import { layerNorm } from '../layers/norm.ts';
+import { tap } from '../layers/taps.ts';
 import { transformerLayer, type NormSpec } from '../layers/transformer-layer.ts';
 import { blockParams, blockSpecs, linearParams, linearSpecs, normSpecs } from './blocks.ts';
 import { ConfigReader, type JsonObject } from './hf-config.ts';
-import type { Batch, ForwardOptions, ForwardResult, Model } from './model.ts';
+import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type Model } from './model.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 export interface BertConfig {
@@ -106,16 +107,17 @@ export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options
   const mask = batch.attention_mask ?? tf.ones([batchSize, time], 'int32');
   const norm: NormSpec = { kind: 'layer', eps: c.layerNormEps };
   const outputs: Record<string, Tensor> = {};
+  const sink = options.tap;
 
   // HF order: (word + token type) + position, then the embedding norm (post-LN BERT only).
-  let x = tf.add(tf.add(embed(inputIds, P('embeddings.word')), embed(tokenTypes, P('embeddings.token_type'))), embed(positionIds(time), P('embeddings.position')));
-  if (c.placement === 'post') x = layerNorm(x, { weight: P('embeddings.norm.weight'), bias: P('embeddings.norm.bias') }, c.layerNormEps);
+  let x = tap(sink, 'embeddings', tf.add(tf.add(embed(inputIds, P('embeddings.word')), embed(tokenTypes, P('embeddings.token_type'))), embed(positionIds(time), P('embeddings.position'))));
+  if (c.placement === 'post') x = tap(sink, 'embeddings.norm', layerNorm(x, { weight: P('embeddings.norm.weight'), bias: P('embeddings.norm.bias') }, c.layerNormEps));
   if (options.taps) outputs['hidden_states.0'] = x;
 
-  const bias = paddingMaskBias(mask, c.maskFill); // [B,1,1,T]
+  const bias = tap(sink, 'attention_bias', paddingMaskBias(mask, c.maskFill)); // [B,1,1,T]
   const layerOpts = { heads: c.heads, scaleScores: true, placement: c.placement, norm, activation: c.hiddenAct };
   for (let i = 0; i < c.layers; i++) {
-    const result = transformerLayer(blockParams(P, `layers.${i}`, { bias: true, gated: false, norm: 'layer', cross: false }), layerOpts, { x, selfBias: bias });
+    const result = transformerLayer(blockParams(P, `layers.${i}`, { bias: true, gated: false, norm: 'layer', cross: false }), blockOptions(options, `layer.${i}`, layerOpts), { x, selfBias: bias });
     x = result.out;
     if (options.taps) {
       outputs[`hidden_states.${i + 1}`] = x;
@@ -123,14 +125,16 @@ export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options
     }
   }
   if (c.placement === 'pre') {
-    x = layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps);
+    x = tap(sink, 'final_norm', layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps));
     // HF MegatronBert reports the normed output in place of the last layer's raw one.
     if (options.taps) outputs[`hidden_states.${c.layers}`] = x;
   }
 
-  const transformed = layerNorm(activation(linear(x, linearParams(P, 'lm_head.transform', true)), c.headAct ?? c.hiddenAct), { weight: P('lm_head.norm.weight'), bias: P('lm_head.norm.bias') }, c.layerNormEps);
-  const predictionLogits = lmLogits(transformed, P('embeddings.word'), P('lm_head.bias')); // [B,T,V]
-  const nspLogits = linear(pooler(x, linearParams(P, 'pooler', true)), linearParams(P, 'nsp', true)); // [B,2]
+  const dense = tap(sink, 'head.transform', linear(x, linearParams(P, 'lm_head.transform', true)));
+  const transformed = tap(sink, 'head.norm', layerNorm(tap(sink, 'head.act', activation(dense, c.headAct ?? c.hiddenAct)), { weight: P('lm_head.norm.weight'), bias: P('lm_head.norm.bias') }, c.layerNormEps));
+  const predictionLogits = tap(sink, 'logits', lmLogits(transformed, P('embeddings.word'), P('lm_head.bias'))); // [B,T,V]
+  const pooled = tap(sink, 'pooler', pooler(x, linearParams(P, 'pooler', true))); // [B,H]
+  const nspLogits = tap(sink, 'nsp_logits', linear(pooled, linearParams(P, 'nsp', true))); // [B,2]
   outputs.prediction_logits = predictionLogits;
   outputs.seq_relationship_logits = nspLogits;
 
@@ -160,6 +164,9 @@ export function bertModel(config: BertConfig): Model<BertConfig> {
     paddedAxes: [
       { pattern: /^(hidden_states\.\d+|prediction_logits)$/, maskInput: 'attention_mask', axis: 1 },
       { pattern: /^attentions\.\d+$/, maskInput: 'attention_mask', axis: 2 },
+      // Taps: values over positions [B,T,…], and attention scores/probabilities over queries.
+      { pattern: /^(embeddings(\.norm)?|layer\.\d+\/(attn\.(out|residual)|attn_norm|mlp\.\w+|mlp_norm)|final_norm|head\.\w+|logits)$/, maskInput: 'attention_mask', axis: 1 },
+      { pattern: /^layer\.\d+\/attn\.(scores|probs)$/, maskInput: 'attention_mask', axis: 2 },
     ],
   };
 }

@@ -43,7 +43,9 @@ describe('align CLI', () => {
       const r = await align([s.dir, '--steps', '10', '--json', json, '--no-report']);
       expect(r.exitCode).toBe(1);
       const v = JSON.parse(readFileSync(json, 'utf8'));
-      expect(v.forward.firstDivergence).toBe('initial/hidden_states.0');
+      // The embedding norm's output is hidden_states.0: the finest the stored tensors can name.
+      expect(v.forward.firstDivergence).toBe('initial/embeddings.norm');
+      expect(v.forward.divergence).toMatchObject({ reference: 'hidden_states.0', subBlock: 'embeddings.norm', lastPassing: null });
       expect(r.stdout).toContain('MISALIGNED');
     } finally {
       s.cleanup();

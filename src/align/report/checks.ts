@@ -8,7 +8,7 @@
  * Infinity); they are printed as "non-finite", never as 0 or blank, because a missing step is
  * exactly such a number and must not read as a pass.
  */
-import type { MetricComparison, TensorComparison, Verdict } from '../verdict.ts';
+import type { ForwardVerdict, MetricComparison, TensorComparison, Verdict } from '../verdict.ts';
 
 export type CheckSection = 'forward' | 'train' | 'generation' | 'golden' | 'verdict';
 
@@ -77,6 +77,36 @@ export function toleranceAtIndex(m: MetricComparison, i: number, ref: number): n
   return m.envelope ? (m.envelope.tolerance[i] ?? Number.NaN) : m.atol + m.rtol * Math.abs(ref);
 }
 
+/**
+ * The forward tensor to mark as where divergence starts: the one firstDivergence names, or, when
+ * that names a sub-block checkpoint, the stored tensor that checkpoint was compared with.
+ */
+export function divergentTensor(f: ForwardVerdict): string | null {
+  if (f.tensors.some((t) => t.name === f.firstDivergence)) return f.firstDivergence;
+  const d = f.divergence;
+  const stored = d ? `${d.run}/${d.reference}` : null;
+  return stored && f.tensors.some((t) => t.name === stored) ? stored : null;
+}
+
+/** One check for the sub-block walk: it fails with the first divergence named. */
+function checkpointsCheck(f: ForwardVerdict): Check | undefined {
+  const cps = f.checkpoints;
+  if (!cps || cps.length === 0) return undefined;
+  const trusted = cps.filter((c) => c.match !== 'value');
+  const failing = trusted.filter((c) => !c.pass);
+  const d = f.divergence;
+  const where = d ? `first divergence ${d.name} (max|diff| ${formatNumber(d.maxAbsDiff)}, cosine ${d.cosine.toFixed(6)}, vs ${d.reference} by ${d.match}${d.lastPassing ? `, after ${d.lastPassing}` : ''})` : 'none diverge';
+  return {
+    section: 'forward',
+    name: 'sub-block checkpoints',
+    status: failing.length === 0 ? 'pass' : 'fail',
+    maxAbsDiff: trusted.reduce((m, c) => Math.max(m, c.maxAbsDiff), 0),
+    tolerance: formatTolerance(f.atol, f.rtol),
+    failing: failing.length === 0 ? '' : `${failing.length} of ${trusted.length} over tolerance; ${where}`,
+    message: `${cps.length} checkpoints (${cps.length - trusted.length} matched by value, not gating); ${where}`,
+  };
+}
+
 function tensorCheck(t: TensorComparison, firstDivergence: string | null): Check {
   const tolerance = describeTensorTolerance(t);
   const first = t.name === firstDivergence ? '; first divergent tensor' : '';
@@ -133,7 +163,10 @@ export function verdictChecks(verdict: Verdict): Check[] {
   const { forward, train, generation, golden } = verdict;
 
   if (forward) {
-    const items = forward.tensors.map((t) => tensorCheck(t, forward.firstDivergence));
+    const divergent = divergentTensor(forward);
+    const items = forward.tensors.map((t) => tensorCheck(t, divergent));
+    const walk = checkpointsCheck(forward);
+    if (walk) items.push(walk);
     const why = forward.tensors.length === 0 ? 'no forward tensors were compared' : 'forward failed although every tensor passed';
     checks.push(...withOverall('forward', forward.pass, items, why));
   }

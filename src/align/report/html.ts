@@ -11,8 +11,8 @@
 import { describeAdapterLine } from '../../backend/webgpu.ts';
 import type { Curve } from '../curve.ts';
 import { DETERMINISTIC, isClose } from '../compare-curve.ts';
-import type { MetricComparison, TensorComparison, Verdict } from '../verdict.ts';
-import { type Check, type CheckStatus, describeMetricTolerance, describeTensorTolerance, firstMismatch, formatNumber, formatTolerance, toleranceAtIndex, verdictChecks } from './checks.ts';
+import type { CheckpointComparison, Divergence, MetricComparison, TensorComparison, Verdict } from '../verdict.ts';
+import { type Check, type CheckStatus, describeMetricTolerance, describeTensorTolerance, divergentTensor, firstMismatch, formatNumber, formatTolerance, toleranceAtIndex, verdictChecks } from './checks.ts';
 import { type PlotSpec, type PlotTrace, escapeHtml, plotDiv, renderPage, table } from './page.ts';
 
 export interface RunReportInput {
@@ -169,6 +169,40 @@ function forwardPlot(tensors: readonly TensorComparison[], firstDivergence: stri
   };
 }
 
+/**
+ * Sub-block checkpoints in model order: where the error jumps is where the port computes something
+ * else. Marker shape says how the reference value was matched (a value match is a guess).
+ */
+function checkpointPlot(checkpoints: readonly CheckpointComparison[], divergence: Divergence | null | undefined): PlotSpec {
+  const names = checkpoints.map((c) => c.name);
+  const symbol = { output: 'circle', scope: 'circle', value: 'diamond-open' } as const;
+  const traces: PlotTrace[] = [
+    {
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: 'max|diff|',
+      x: names,
+      y: forLogAxis(checkpoints.map((c) => c.maxAbsDiff)),
+      line: { color: COLOUR.reference, width: 1 },
+      marker: { color: checkpoints.map((c) => (c.pass ? COLOUR.pass : COLOUR.fail)), symbol: checkpoints.map((c) => symbol[c.match]), size: 7 },
+      hovertext: checkpoints.map((c) => `${c.name}: max|diff| ${formatNumber(c.maxAbsDiff)}, cosine ${c.cosine.toFixed(6)} (${c.pass ? 'pass' : 'FAIL'}) vs ${c.reference} [${c.match}]`),
+      hoverinfo: 'text',
+    },
+    { type: 'scatter', mode: 'lines', name: 'atol (tolerance floor)', x: names, y: forLogAxis(checkpoints.map((c) => c.atol)), line: { color: COLOUR.tolerance, dash: 'dash', width: 1 } },
+  ];
+  const first = checkpoints.find((c) => c.name === divergence?.name);
+  if (first) {
+    traces.push({ type: 'scatter', mode: 'markers', name: `first divergence: ${first.name}`, x: [first.name], y: forLogAxis([first.maxAbsDiff]), cliponaxis: false, marker: { color: COLOUR.fail, symbol: 'star', size: 14 } });
+  }
+  const layout = baseLayout('Sub-block checkpoints: max|diff| in model order (log scale)', 'max|diff|', true);
+  return {
+    id: 'plot-checkpoints',
+    traces,
+    layout: { ...layout, height: 520, margin: { l: 70, r: 20, t: 80, b: 200 }, xaxis: { tickangle: -60, automargin: true }, hovermode: 'closest' },
+    caption: 'Each point is one of our sub-block values against its reference value, in the order the model computes them. Green passes, red fails; open diamonds were matched by value (a guess), not by name or module scope. Exact zeros are not drawn on a log axis.',
+  };
+}
+
 const CORE_METRICS = new Set(['loss', 'lr', 'grad_norm']);
 
 /** Every plot the report draws for this run, in page order. */
@@ -188,7 +222,8 @@ export function runPlots(run: RunReportInput): PlotSpec[] {
     const parts = [...new Set([...Object.keys(referenceCurve?.metrics ?? {}), ...Object.keys(curve?.metrics ?? {})])].filter((m) => !CORE_METRICS.has(m)).sort();
     for (const part of parts) plots.push(pairPlot(`plot-part-${part.replace(/[^A-Za-z0-9_-]/g, '_')}`, `Loss part: ${part}`, part, steps, curve, referenceCurve));
   }
-  if (verdict.forward && verdict.forward.tensors.length > 0) plots.push(forwardPlot(verdict.forward.tensors, verdict.forward.firstDivergence));
+  if (verdict.forward && verdict.forward.tensors.length > 0) plots.push(forwardPlot(verdict.forward.tensors, divergentTensor(verdict.forward)));
+  if (verdict.forward?.checkpoints && verdict.forward.checkpoints.length > 0) plots.push(checkpointPlot(verdict.forward.checkpoints, verdict.forward.divergence));
   return plots;
 }
 
@@ -246,7 +281,7 @@ function metricsTable(metrics: readonly MetricComparison[]): string {
 function trainSection(run: RunReportInput, plots: readonly PlotSpec[]): string {
   const t = run.verdict.train;
   // Every spec handed to renderPage needs its div, so the curve plots decide as much as the verdict.
-  const curvePlots = plots.filter((p) => p.id !== 'plot-forward');
+  const curvePlots = plots.filter((p) => p.id !== 'plot-forward' && p.id !== 'plot-checkpoints');
   if (!t && curvePlots.length === 0) return '';
   const missing = !run.curve || !run.referenceCurve ? `<p class="note">Curves missing from the run folder (${[!run.curve && 'curve.json', !run.referenceCurve && 'reference-curve.json'].filter(Boolean).join(', ')}): only the numbers below are shown.</p>` : '';
   const stopped = t?.stoppedAt ? `<p class="bad">Training stopped early at step ${t.stoppedAt.step}: ${escapeHtml(t.stoppedAt.reason)}</p>` : '';
@@ -258,8 +293,21 @@ function forwardSection(verdict: Verdict, plots: readonly PlotSpec[]): string {
   if (!f) return '';
   const plot = plots.find((p) => p.id === 'plot-forward');
   const rows = f.tensors.map((t) => [`<code>${escapeHtml(t.name)}</code>`, escapeHtml(`[${t.shape.join(', ')}]`), String(t.compared), num(t.maxAbsDiff), num(t.maxRelDiff), escapeHtml(describeTensorTolerance(t)), passCell(t.pass)]);
-  const attrsPerRow = f.tensors.map((t) => [t.pass ? '' : 'fail', t.name === f.firstDivergence ? 'first-divergence' : ''].filter(Boolean).join(' ')).map((c) => (c ? `class="${c}"` : ''));
-  return `<h2 id="forward">Forward: ${f.pass ? 'pass' : 'FAIL'} (first divergence: ${escapeHtml(f.firstDivergence ?? 'none')})</h2>${plot ? plotDiv(plot) : '<p class="note">No tensors compared.</p>'}${table(['tensor', 'shape', 'elements', 'max|diff|', 'max rel', 'tolerance', 'result'], rows, attrsPerRow)}`;
+  const divergent = divergentTensor(f);
+  const attrsPerRow = f.tensors.map((t) => [t.pass ? '' : 'fail', t.name === divergent ? 'first-divergence' : ''].filter(Boolean).join(' ')).map((c) => (c ? `class="${c}"` : ''));
+  const source = f.reference ? `<p class="note">Reference: ${escapeHtml(f.reference.kind === 'onnx' ? 'ONNX graphs run live by' : 'stored tensors')} ${f.reference.runtime ? escapeHtml(`${f.reference.runtime.name} ${f.reference.runtime.version} (${f.reference.runtime.threads} thread, graph optimization ${f.reference.runtime.optimization})`) : ''} — ${f.reference.files.map((x) => `<code>${escapeHtml(x)}</code>`).join(', ')}</p>` : '';
+  return `<h2 id="forward">Forward: ${f.pass ? 'pass' : 'FAIL'} (first divergence: ${escapeHtml(f.firstDivergence ?? 'none')})</h2>${source}${plot ? plotDiv(plot) : '<p class="note">No tensors compared.</p>'}${table(['tensor', 'shape', 'elements', 'max|diff|', 'max rel', 'tolerance', 'result'], rows, attrsPerRow)}${checkpointSection(f.checkpoints, f.divergence, plots)}`;
+}
+
+function checkpointSection(checkpoints: readonly CheckpointComparison[] | undefined, divergence: Divergence | null | undefined, plots: readonly PlotSpec[]): string {
+  if (!checkpoints || checkpoints.length === 0) return '';
+  const plot = plots.find((p) => p.id === 'plot-checkpoints');
+  const where = divergence
+    ? `<p class="bad">First divergence: <code>${escapeHtml(divergence.name)}</code> — layer ${escapeHtml(divergence.layer ?? '(none)')}, sub-block <code>${escapeHtml(divergence.subBlock)}</code>, max|diff| ${num(divergence.maxAbsDiff)}, cosine ${escapeHtml(divergence.cosine.toFixed(6))}; reference <code>${escapeHtml(divergence.reference)}</code> (matched by ${escapeHtml(divergence.match)})${divergence.lastPassing ? `; last passing: <code>${escapeHtml(divergence.lastPassing)}</code>` : ''}</p>`
+    : '<p>Every checkpoint is within tolerance.</p>';
+  const rows = checkpoints.map((c) => [`<code>${escapeHtml(c.name)}</code>`, `<code>${escapeHtml(c.reference)}</code>`, escapeHtml(c.match), escapeHtml(`[${c.shape.join(', ')}]`), num(c.maxAbsDiff), escapeHtml(c.cosine.toFixed(6)), num(c.atol), passCell(c.pass), escapeHtml(c.note)]);
+  const attrs = checkpoints.map((c) => [c.pass ? '' : 'fail', c.name === divergence?.name ? 'first-divergence' : ''].filter(Boolean).join(' ')).map((cls) => (cls ? `class="${cls}"` : ''));
+  return `<h3 id="checkpoints">Sub-block checkpoints</h3>${where}${plot ? plotDiv(plot) : ''}<details><summary>${checkpoints.length} checkpoints</summary>${table(['checkpoint', 'reference value', 'matched by', 'shape', 'max|diff|', 'cosine', 'atol', 'result', 'how matched'], rows, attrs)}</details>`;
 }
 
 function tokens(seq: readonly number[], against: readonly number[] | null): string {

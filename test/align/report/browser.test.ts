@@ -156,8 +156,8 @@ function expectEveryPlotDrawn(check: PageCheck): void {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) return; // every test fails through browser()
   rmSync(OUT, { recursive: true, force: true });
-  await writeRun(join(OUT, 'pass'), syntheticRun({ aligned: true }));
-  await writeRun(join(OUT, 'fail'), syntheticRun({ aligned: false, extraTensorName: EVIL }));
+  await writeRun(join(OUT, 'pass'), syntheticRun({ aligned: true, checkpoints: true }));
+  await writeRun(join(OUT, 'fail'), syntheticRun({ aligned: false, extraTensorName: EVIL, checkpoints: true }));
   await appendHistory(join(OUT, 'history.jsonl'), history());
   await writeDashboard(OUT, new Date('2026-01-03T06:00:00Z'));
   await appendHistory(join(OUT, 'crowded', 'history.jsonl'), crowdedHistory());
@@ -175,8 +175,8 @@ afterAll(async () => {
 
 describe('run report in Chromium', () => {
   it.each([
-    ['pass', { 'plot-loss': 4, 'plot-loss-diff': 2, 'plot-grad-norm': 2, 'plot-lr': 2, 'plot-part-mlm_loss': 2, 'plot-part-nsp_loss': 2, 'plot-forward': 2 }],
-    ['fail', { 'plot-loss': 5, 'plot-loss-diff': 2, 'plot-grad-norm': 2, 'plot-lr': 2, 'plot-part-mlm_loss': 2, 'plot-part-nsp_loss': 2, 'plot-forward': 3 }],
+    ['pass', { 'plot-loss': 4, 'plot-loss-diff': 2, 'plot-grad-norm': 2, 'plot-lr': 2, 'plot-part-mlm_loss': 2, 'plot-part-nsp_loss': 2, 'plot-forward': 2, 'plot-checkpoints': 2 }],
+    ['fail', { 'plot-loss': 5, 'plot-loss-diff': 2, 'plot-grad-norm': 2, 'plot-lr': 2, 'plot-part-mlm_loss': 2, 'plot-part-nsp_loss': 2, 'plot-forward': 3, 'plot-checkpoints': 3 }],
   ])('%s: renders every plot without errors, banner agreeing with verdict.json', async (name, expectedTraces) => {
     const dir = join(OUT, name);
     const verdict = JSON.parse(readFileSync(join(dir, 'verdict.json'), 'utf8')) as Verdict;
@@ -210,11 +210,13 @@ describe('run report in Chromium', () => {
       };
     }, readFileSync(join(dir, 'junit.xml'), 'utf8'));
     expect(parsed.error).toBeNull();
-    // Counted from the synthetic verdict by hand: the failing run has 2 bad tensors, a bad loss, a
-    // diverging generation and no golden (skipped); the passing one has its golden.
-    expect(parsed.failures).toBe(verdict.pass ? 0 : 2 + 1 + 1);
+    // Counted from the synthetic verdict by hand: the failing run has 2 bad tensors, failing
+    // sub-block checkpoints, a bad loss, a diverging generation and no golden (skipped); the
+    // passing one has its golden.
+    expect(parsed.failures).toBe(verdict.pass ? 0 : 2 + 1 + 1 + 1);
     expect(parsed.skipped).toBe(verdict.golden!.present ? 0 : 1);
-    expect(parsed.cases).toBe(verdict.forward!.tensors.length + verdict.train!.metrics.length + verdict.generation!.cases.length + 1);
+    // + 1 for the sub-block checkpoint walk, + 1 for the golden.
+    expect(parsed.cases).toBe(verdict.forward!.tensors.length + 1 + verdict.train!.metrics.length + verdict.generation!.cases.length + 1);
     await page.close();
   });
 });
