@@ -1,10 +1,13 @@
 /**
- * npm run bench [-- --suites bert,gpt2 --steps 60 --out FILE --readers]   (default: every suite with a config and batches)
+ * npm run bench [-- --suites bert,gpt2 --steps 60 --out FILE --readers --forward-only]   (default: every suite with a config and batches)
  * Measures, per shipped suite on the selected backend: ms per training step (median over the
- * steps after a warm-up) and forward ms on the eval batch (median of repeats). With --readers,
- * also runs the checkpoint reader benchmarks (~1 GB files). Prints JSON; --out writes it too.
+ * steps after a warm-up) and forward ms on the eval batch (median of repeats), ours with and
+ * without taps, and, for suites with an ONNX export, onnxruntime's forward on the same batch
+ * (the live reference's settings, and with every graph optimization for comparison). With
+ * --readers, also runs the checkpoint reader benchmarks (~1 GB files). Prints JSON; --out writes it too.
  */
 import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +22,26 @@ import { parseHyperparams } from '../src/align/train/hyperparams.ts';
 import { train } from '../src/align/train/loop.ts';
 import { readJsonObject } from '../src/json-file.ts';
 import { readSafetensors } from '../src/weightmap/readers/safetensors.ts';
+import { forwardValues } from '../src/align/forward-run.ts';
+import type { HostBatch } from '../src/align/batch-io.ts';
+import { OnnxReference } from '../src/reference/onnx-reference.ts';
+import { DEFAULT_ORT_SETTINGS, ortVersion, type OrtSettings } from '../src/reference/onnx-runtime.ts';
+
+/** onnxruntime on the eval batch: session creation once, then the median of 10 runs after 5 warm-ups (graph outputs only). */
+async function benchOnnx(files: string[], inputs: HostBatch, settings: OrtSettings): Promise<Record<string, number>> {
+  const t0 = performance.now();
+  const reference = OnnxReference.open(files, settings);
+  await reference.run(inputs);
+  const firstRunMs = performance.now() - t0;
+  const times: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    const t = performance.now();
+    await reference.run(inputs);
+    if (i >= 5) times.push(performance.now() - t);
+  }
+  await reference.release();
+  return { forwardMsMedian: median(times), openAndFirstRunMs: firstRunMs };
+}
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +51,7 @@ const { values } = parseArgs({
     backend: { type: 'string' },
     out: { type: 'string', default: 'reports/bench.json' },
     readers: { type: 'boolean', default: false },
+    'forward-only': { type: 'boolean', default: false },
   },
 });
 
@@ -68,6 +92,25 @@ for (const name of names) {
     if (i >= 5) forwardMs.push(performance.now() - t0);
   }
   disposeBatch(batch);
+  const tappedMs: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const t0 = performance.now();
+    await forwardValues(model, params.get, inputs, {}, true);
+    if (i >= 3) tappedMs.push(performance.now() - t0);
+  }
+  const forward = { forwardMsMedian: median(forwardMs), forwardWithTapsToHostMsMedian: median(tappedMs) };
+  const onnx = suite.files.onnx
+    ? {
+        files: suite.files.onnx.map((f) => f.split('/').pop()),
+        reference: { ...(await benchOnnx(suite.files.onnx, inputs, DEFAULT_ORT_SETTINGS)), ...DEFAULT_ORT_SETTINGS },
+        allOptimizations: { ...(await benchOnnx(suite.files.onnx, inputs, { ...DEFAULT_ORT_SETTINGS, optimization: 'all' })), threads: 1, optimization: 'all' },
+      }
+    : undefined;
+  if (values['forward-only']) {
+    params.dispose();
+    suites[name] = { ...forward, ...(onnx ? { onnxruntime: onnx } : {}) };
+    continue;
+  }
 
   const hyper = requireFile(suite, 'hyperparams', 'hyperparams.json');
   const spec = parseHyperparams(readJsonObject(hyper), hyper, model.specs, weightMapFor(model));
@@ -78,7 +121,8 @@ for (const name of names) {
   suites[name] = {
     msPerStepMedian: median(stepMs),
     msPerStepMean: stepMs.reduce((a, b) => a + b, 0) / stepMs.length,
-    forwardMsMedian: median(forwardMs),
+    ...forward,
+    ...(onnx ? { onnxruntime: onnx } : {}),
     stepsTimed: stepMs.length,
     projected1000StepsSeconds: (median(stepMs) * 1000) / 1000,
   };
@@ -99,7 +143,10 @@ const report = {
   ...(backend.adapter ? { adapter: backend.adapter } : {}),
   node: process.version,
   tfjs: tf.version.tfjs,
-  method: `median wall time per optimizer step (forward + backward on ${backend.name}, clipping and AdamW on the host) over ${steps} steps after ${warmup} warm-up steps; forward: median of 10 eval-batch forwards after 5 warm-ups`,
+  onnxruntime: await ortVersion(),
+  cpus: os.cpus().length,
+  loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
+  method: `median wall time per optimizer step (forward + backward on ${backend.name}, clipping and AdamW on the host) over ${steps} steps after ${warmup} warm-up steps; forward: median of 10 eval-batch forwards after 5 warm-ups (to the loss, taps off); with taps: median of 5 after 3, every output and tap read to the host; onnxruntime: CPU provider, 1 intra-op thread, sequential, median of 10 runs after 5 (graph outputs only; openAndFirstRunMs includes parsing and session creation)`,
   suites,
   readers,
 };

@@ -9,6 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
 probe() {
+  # shellcheck disable=SC2016 # the ${...} below are JavaScript template literals
   node --input-type=module -e '
     const { create, globals } = await import("webgpu");
     Object.assign(globalThis, globals);
@@ -29,6 +30,7 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 
 codename=""
+# shellcheck source=/dev/null # the system's file, read for VERSION_CODENAME only
 [ -r /etc/os-release ] && codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 if [ "$codename" = "bookworm" ]; then
   list=/etc/apt/sources.list.d/parity-bookworm-backports.list

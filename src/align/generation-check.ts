@@ -3,6 +3,7 @@
  * final weights, against the reference's tokens and per-step logits (generation.safetensors
  * '<weights>.<cached|uncached>.{sequences,step_logits}', prompts 'prompt.*').
  */
+import { basename } from 'node:path';
 import { InputError } from '../errors.ts';
 import type { Model } from '../models/model.ts';
 import type { TensorRef } from '../weightmap/checkpoint.ts';
@@ -14,9 +15,24 @@ import type { GenerationCase, GenerationVerdict, Weights } from './verdict.ts';
 export interface GenerationRun {
   label: Weights;
   weightsPath: string;
+  /**
+   * The forward record of the same weights and its float64 twin: generation logits come from the
+   * same head, so the reference's own error on its forward logits is the precision of its step
+   * logits too, and the logit tolerance widens to k times it.
+   */
+  forward?: { reference: string; reference64: string };
 }
 
-export async function checkGeneration(model: Model, referenceFile: string, runs: readonly GenerationRun[], tol: { atol: number; rtol: number }, load: LoadOptions = {}): Promise<GenerationVerdict> {
+export interface GenerationTolerance {
+  atol: number;
+  rtol: number;
+  envelope?: { k: number };
+}
+
+/** The forward output that holds the LM head's logits, by the HF name every generating family uses. */
+const LOGITS = 'logits';
+
+export async function checkGeneration(model: Model, referenceFile: string, runs: readonly GenerationRun[], tol: GenerationTolerance, load: LoadOptions = {}): Promise<GenerationVerdict> {
   const g = model.generation;
   if (!g) throw new InputError(`model family ${model.family} does not generate`, { file: referenceFile });
   const ref = readSafetensors(referenceFile);
@@ -29,10 +45,17 @@ export async function checkGeneration(model: Model, referenceFile: string, runs:
   const prompt: Prompt = { batch: ids.shape[0], length: ids.shape[1], inputIds: ids.toInt32(), attentionMask: get('prompt.attention_mask').toInt32() };
   const cases: GenerationCase[] = [];
   let cachedEqualsUncached = true;
-  let matchesReference = true;
+  let tokensMatchReference = true;
+  let logitsWithinTolerance = true;
   let maxLogitDiff = 0;
+  let maxLogitAtol = 0;
+  const sources: string[] = [];
 
   for (const run of runs) {
+    const widened = tol.envelope && run.forward ? logitNoise(run.forward.reference, run.forward.reference64) : undefined;
+    const atol = widened ? Math.max(tol.atol, tol.envelope!.k * widened.noise) : tol.atol;
+    if (widened && atol > tol.atol) sources.push(`${run.label}: ${tol.envelope!.k} × ${widened.noise.toExponential(2)} (${widened.source})`);
+    maxLogitAtol = Math.max(maxLogitAtol, atol);
     const { params } = loadParams(model, run.weightsPath, load);
     const results: Record<'cached' | 'uncached', Generated> = { cached: emptyGenerated(), uncached: emptyGenerated() };
     try {
@@ -51,15 +74,39 @@ export async function checkGeneration(model: Model, referenceFile: string, runs:
       const refSeq = rowsOf(get(`${run.label}.${mode}.sequences`));
       const refLogits = get(`${run.label}.${mode}.step_logits`);
       const ours = results[mode];
-      const { maxAbsDiff: diff, close } = compareStepLogits(ours, refLogits, tol);
+      const { maxAbsDiff: diff, close } = compareStepLogits(ours, refLogits, { atol, rtol: tol.rtol });
       const tokensMatch = JSON.stringify(ours.sequences) === JSON.stringify(refSeq);
       const pass = tokensMatch && close && sameTokens;
-      matchesReference &&= tokensMatch && close;
+      tokensMatchReference &&= tokensMatch;
+      logitsWithinTolerance &&= close;
       maxLogitDiff = Math.max(maxLogitDiff, diff);
-      cases.push({ name: `${run.label}/${mode}`, cached: results.cached.sequences.flat(), uncached: results.uncached.sequences.flat(), reference: refSeq.flat(), maxLogitDiff: diff, pass });
+      cases.push({ name: `${run.label}/${mode}`, cached: results.cached.sequences.flat(), uncached: results.uncached.sequences.flat(), reference: refSeq.flat(), maxLogitDiff: diff, logitAtol: atol, pass });
     }
   }
-  return { pass: cases.length > 0 && cases.every((c) => c.pass), cachedEqualsUncached, matchesReference, maxLogitDiff, cases };
+  return {
+    pass: cases.length > 0 && cases.every((c) => c.pass),
+    cachedEqualsUncached,
+    tokensMatchReference,
+    logitsWithinTolerance,
+    matchesReference: tokensMatchReference && logitsWithinTolerance,
+    maxLogitDiff,
+    logitAtol: maxLogitAtol,
+    ...(sources.length ? { logitEnvelope: sources.join('; ') } : {}),
+    cases,
+  };
+}
+
+/** max |logits32 − logits64| of the forward record: the reference's own error on its logits. */
+function logitNoise(referenceFile: string, reference64File: string): { noise: number; source: string } | undefined {
+  const l32 = readSafetensors(referenceFile).tensors.get(LOGITS);
+  const l64 = readSafetensors(reference64File).tensors.get(LOGITS);
+  if (!l32 || !l64?.toFloat64) return undefined;
+  const a = l32.toFloat32();
+  const b = l64.toFloat64();
+  if (a.length !== b.length) throw new InputError('the float64 forward record has another logits shape', { file: reference64File, tensor: LOGITS, expected: `[${l32.shape.join(', ')}]`, actual: `[${l64.shape.join(', ')}]` });
+  let noise = 0;
+  for (let i = 0; i < a.length; i++) noise = Math.max(noise, Math.abs(a[i] - b[i]));
+  return { noise, source: `${basename(reference64File)} ${LOGITS}` };
 }
 
 function emptyGenerated(): Generated {

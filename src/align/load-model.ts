@@ -6,7 +6,7 @@
 import { weightMapFor } from '../families/registry.ts';
 import type { Model } from '../models/model.ts';
 import { ParamStore } from '../models/params.ts';
-import type { Checkpoint } from '../weightmap/checkpoint.ts';
+import { unionCheckpoint, type Checkpoint } from '../weightmap/checkpoint.ts';
 import { applyWeightMap, requireComplete, type MapReport } from '../weightmap/map.ts';
 import { openCheckpoint } from '../weightmap/readers/detect.ts';
 
@@ -22,12 +22,13 @@ export interface LoadOptions {
   allowIncomplete?: boolean;
 }
 
-export function loadParams(model: Model, checkpointPath: string, options: LoadOptions = {}): LoadedModel {
-  const checkpoint = openCheckpoint(checkpointPath);
+/** `checkpointPath`: one checkpoint, or several files that together hold it (T5's encoder.onnx and decoder.onnx). */
+export function loadParams(model: Model, checkpointPath: string | readonly string[], options: LoadOptions = {}): LoadedModel {
+  const checkpoint = typeof checkpointPath === 'string' ? openCheckpoint(checkpointPath) : unionCheckpoint(checkpointPath.map((p) => openCheckpoint(p)));
   const map = weightMapFor(model, checkpoint.format);
   const heads = (model.config as { heads?: number }).heads;
   const { values, report } = applyWeightMap(checkpoint, map, model.specs, { heads });
-  if (!options.allowIncomplete) requireComplete(report, checkpointPath, map.name);
+  if (!options.allowIncomplete) requireComplete(report, checkpoint.path, map.name);
   const specs = options.allowIncomplete ? model.specs.filter((s) => values.has(s.name)) : model.specs;
   return { model, params: new ParamStore(specs, values), report, checkpoint };
 }

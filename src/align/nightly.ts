@@ -1,8 +1,8 @@
 /**
  * The nightly check: every suite in `baselines/` that has reference curves or forward tensors is
  * aligned in full, each into `reports/nightly/<YYYY-MM-DD>/<suite>/<backend>/` (`auto` when the
- * runner picks the backend); one history line per suite goes to `reports/history.jsonl` and
- * `reports/index.html` is re-rendered.
+ * runner picks the backend; `<backend>-<N>steps` for a run asked to stop after N steps); one history
+ * line per suite is upserted into `reports/history.jsonl` and `reports/index.html` is re-rendered.
  *
  * Suites are independent: one that cannot run (unusable input, a crash) is recorded with an
  * error.json and an error history line, and the others still run. Exit code, worst first:
@@ -20,7 +20,7 @@ import type { Verdict } from './verdict.ts';
 import { readCurve } from './curve.ts';
 import type { RunSuiteOptions as AlignOptions } from './run-suite.ts';
 import { writeDashboard } from './report/dashboard.ts';
-import { HISTORY_FILE, type HistoryEntry, appendHistory, historyEntryFromError, historyEntryFromRun, isoDate, relativeRunDir, statusOf, writeRunError } from './report/history.ts';
+import { DATE_PATTERN, HISTORY_FILE, type HistoryEntry, historyEntryFromError, historyEntryFromRun, isoDate, relativeRunDir, runDirName, statusOf, upsertHistory, writeRunError } from './report/history.ts';
 import { RUN_FILES, copyPlotlyBundle, writeHtmlReport, writeRunReports } from './report/write.ts';
 
 /** The options of `runSuite` (src/align/run-suite.ts) the nightly sets. */
@@ -67,11 +67,13 @@ export function selectSuites(baselinesDir: string, requested?: readonly string[]
 }
 
 /**
- * The run folder's name under `<night>/<suite>/`: the backend asked for, or `auto`. A night's CPU
- * and GPU runs of one suite (CI matrix) land side by side, and a rerun replaces only its own.
+ * The run folder's name under `<night>/<suite>/`: the backend asked for, or `auto`, with
+ * `-<N>steps` when `--steps N` was given (runDirName in report/history.ts). A night's CPU and GPU
+ * runs of one suite (CI matrix) land side by side, a rerun replaces only its own, and a short run
+ * by hand does not overwrite the night's full one.
  */
-export function nightlyRunDirName(backend?: string): string {
-  return backend || 'auto';
+export function nightlyRunDirName(backend?: string, steps?: number): string {
+  return runDirName(backend, steps);
 }
 
 export interface NightlyOptions {
@@ -81,6 +83,12 @@ export interface NightlyOptions {
   steps?: number;
   backend?: string;
   runSuite: SuiteRunner;
+  /**
+   * The night, `YYYY-MM-DD`. CI gives every leg of a matrix the date its setup job read, so a leg
+   * that starts after midnight, or is re-run the next day, still lands in its night. Default: today
+   * (UTC) from `now`.
+   */
+  date?: string;
   /** The night's date comes from here once, so a night crossing midnight stays one night. */
   now?: () => Date;
   log?: (line: string) => void;
@@ -105,7 +113,8 @@ function readOptionalCurve(file: string) {
 
 async function runOne(suite: string, date: string, nightDir: string, options: NightlyOptions, sharedPlotly: string): Promise<SuiteOutcome> {
   const log = options.log ?? (() => {});
-  const runDirName = nightlyRunDirName(options.backend);
+  const runDirName = nightlyRunDirName(options.backend, options.steps);
+  const steps = options.steps ?? null;
   // Where runSuite puts the run; the nightly itself uses it only to clear a rerun and for error.json.
   const expectedDir = join(nightDir, suite, runDirName);
   // A rerun the same night replaces that night's folder; stale files must not mix into the new run.
@@ -124,23 +133,25 @@ async function runOne(suite: string, date: string, nightDir: string, options: Ni
     // bundle in reports/ (11 MB per night per suite otherwise), or writes them if the runner did not.
     if (existsSync(join(runDir, RUN_FILES.junit))) await writeHtmlReport(runDir, run, sharedPlotly);
     else await writeRunReports(runDir, run, { sharedPlotly });
-    const entry = historyEntryFromRun(run, { date, runDir: relativeRunDir(options.reportsDir, runDir) });
+    const entry = historyEntryFromRun(run, { date, runDir: relativeRunDir(options.reportsDir, runDir), steps });
     log(`${suite}: ${verdict.pass ? 'PASS' : 'FAIL'} (${verdict.backend})`);
     return { suite, exitCode: verdict.pass ? EXIT_PASS : EXIT_MISALIGNED, entry };
   } catch (error) {
     const exitCode = exitCodeOf(error);
     const message = error instanceof Error ? error.message : String(error);
     const backend = options.backend ?? 'auto';
-    await writeRunError(expectedDir, { suite, backend, date, message, exitCode });
+    const runError = { suite, backend, date, steps, message, exitCode };
+    await writeRunError(expectedDir, runError);
     log(`${suite}: ${error instanceof InputError ? 'UNUSABLE INPUT' : 'INTERNAL ERROR'}: ${message}`);
     if (!(error instanceof InputError) && error instanceof Error && error.stack) log(error.stack);
-    return { suite, exitCode, entry: historyEntryFromError({ suite, backend, date, message, exitCode }, relativeRunDir(options.reportsDir, expectedDir)) };
+    return { suite, exitCode, entry: historyEntryFromError(runError, relativeRunDir(options.reportsDir, expectedDir)) };
   }
 }
 
 export async function runNightly(options: NightlyOptions): Promise<NightlyResult> {
   const suites = selectSuites(options.baselinesDir, options.suites);
-  const date = isoDate((options.now ?? (() => new Date()))());
+  if (options.date !== undefined && !DATE_PATTERN.test(options.date)) throw new InputError('the night must be YYYY-MM-DD', { expected: 'YYYY-MM-DD', actual: options.date });
+  const date = options.date ?? isoDate((options.now ?? (() => new Date()))());
   const reportsDir = resolve(options.reportsDir);
   const nightDir = join(reportsDir, 'nightly', date);
   const sharedPlotly = await copyPlotlyBundle(reportsDir);
@@ -149,8 +160,9 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
   for (const suite of suites) {
     const outcome = await runOne(suite, date, nightDir, opts, sharedPlotly);
     outcomes.push(outcome);
-    // Appended per suite, so a night killed halfway keeps the lines of the suites that finished.
-    await appendHistory(join(reportsDir, HISTORY_FILE), [outcome.entry]);
+    // Written per suite, so a night killed halfway keeps the lines of the suites that finished; a
+    // rerun of the same night replaces its suite's line rather than adding one.
+    await upsertHistory(join(reportsDir, HISTORY_FILE), [outcome.entry]);
   }
   const dashboard = await writeDashboard(reportsDir);
   const exitCode = Math.max(EXIT_PASS, ...outcomes.map((o) => o.exitCode));
@@ -168,11 +180,12 @@ export interface NightlyArgs {
   suites?: string[];
   steps?: number;
   backend?: string;
+  date?: string;
   baselinesDir: string;
   reportsDir: string;
 }
 
-export const NIGHTLY_USAGE = 'usage: npm run nightly -- [--suites a,b] [--steps N] [--backend NAME] [--baselines DIR] [--reports DIR]';
+export const NIGHTLY_USAGE = 'usage: npm run nightly -- [--suites a,b] [--steps N] [--backend NAME] [--date YYYY-MM-DD] [--baselines DIR] [--reports DIR]';
 
 export function parseNightlyArgs(argv: readonly string[]): NightlyArgs {
   let values;
@@ -183,6 +196,7 @@ export function parseNightlyArgs(argv: readonly string[]): NightlyArgs {
         suites: { type: 'string' },
         steps: { type: 'string' },
         backend: { type: 'string' },
+        date: { type: 'string' },
         baselines: { type: 'string', default: 'baselines' },
         reports: { type: 'string', default: 'reports' },
       },
@@ -201,5 +215,8 @@ export function parseNightlyArgs(argv: readonly string[]): NightlyArgs {
   }
   const suites = values.suites?.split(',').map((s) => s.trim()).filter(Boolean);
   if (values.suites !== undefined && suites?.length === 0) throw new InputError('--suites names no suite', { expected: 'a,b', actual: values.suites });
-  return { suites, steps, backend: values.backend || undefined, baselinesDir: values.baselines, reportsDir: values.reports };
+  // An empty --date (a CI variable left unset) means today, like an absent one.
+  const date = values.date || undefined;
+  if (date !== undefined && !DATE_PATTERN.test(date)) throw new InputError('--date must be YYYY-MM-DD', { expected: 'YYYY-MM-DD', actual: date });
+  return { suites, steps, backend: values.backend || undefined, date, baselinesDir: values.baselines, reportsDir: values.reports };
 }

@@ -16,13 +16,20 @@ export interface SuiteFiles {
   evalInputs?: string;
   forwardInitial?: string;
   forwardFinal?: string;
+  /** The same forward records computed in float64 by the reference: its own precision, per element. */
+  forwardInitial64?: string;
+  forwardFinal64?: string;
   batches?: string;
   hyperparams?: string;
   curve?: string;
+  /** The reference training replayed in float64. */
+  curve64?: string;
   generationJson?: string;
   generationTensors?: string;
   /** Megatron fixtures: checkpoint variants (folders) and the reference each reproduces. */
   variants?: string;
+  /** An ONNX export of the reference model, run live by `--reference onnx`: model.onnx, or encoder.onnx then decoder.onnx. */
+  onnx?: string[];
 }
 
 export interface Variant {
@@ -61,17 +68,28 @@ export function loadSuite(dir: string): Suite {
     evalInputs: at('eval_inputs.safetensors'),
     forwardInitial: at('forward_initial.safetensors') ?? at(matching(/^forward_vpad\d+\.safetensors$/)),
     forwardFinal: at('forward_final.safetensors') ?? at(matching(/^forward_final_vpad\d+\.safetensors$/)),
+    forwardInitial64: at('forward_initial.float64.safetensors'),
+    forwardFinal64: at('forward_final.float64.safetensors'),
     batches: at('batches.safetensors'),
     hyperparams: at('hyperparams.json'),
     curve: at('train_curve.json'),
+    curve64: at('train_curve.float64.json'),
     generationJson: at('generation.json'),
     generationTensors: at('generation.safetensors'),
     variants: at('variants.json'),
+    onnx: onnxFiles(names, dir),
   };
   return { name: basename(resolve(dir)), dir: resolve(dir), files };
 }
 
-export function requireFile(suite: Suite, key: keyof SuiteFiles, what: string): string {
+/** The folder convention for ONNX references: model.onnx (decoder-only, encoder-only), or the encoder.onnx + decoder.onnx pair. */
+function onnxFiles(names: ReadonlySet<string>, dir: string): string[] | undefined {
+  if (names.has('model.onnx')) return [join(dir, 'model.onnx')];
+  if (names.has('encoder.onnx') && names.has('decoder.onnx')) return [join(dir, 'encoder.onnx'), join(dir, 'decoder.onnx')];
+  return undefined;
+}
+
+export function requireFile(suite: Suite, key: Exclude<keyof SuiteFiles, 'onnx'>, what: string): string {
   const file = suite.files[key];
   if (!file) throw new InputError(`suite has no ${what}`, { file: suite.dir, expected: what, actual: 'missing' });
   return file;
@@ -99,7 +117,7 @@ export function readVariants(suite: Suite): Variant[] {
 /** sha256 of each suite file that exists, by file name: recorded in every verdict. */
 export function hashSuiteFiles(suite: Suite): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const file of Object.values(suite.files)) {
+  for (const file of Object.values(suite.files).flat()) {
     if (!file) continue;
     out[basename(file)] = createHash('sha256').update(readFileSync(file)).digest('hex');
   }

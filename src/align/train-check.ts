@@ -11,12 +11,13 @@ import { checkGolden } from './baseline/golden.ts';
 import { compareWithReferences } from './baseline/compare-references.ts';
 import { curveToleranceFor, type Manifest } from './baseline/manifest.ts';
 import { compareMetric } from './compare-curve.ts';
+import { noiseGrowthHint, suiteNoise } from './noise.ts';
 import { curveFromRecords, readCurve, truncateCurve, type Curve, type StepRecord } from './curve.ts';
 import { loadParams, type LoadOptions } from './load-model.ts';
 import { requireFile, type Suite } from './suite.ts';
 import { BatchSource } from './train/batches.ts';
-import { parseHyperparams } from './train/hyperparams.ts';
-import { train } from './train/loop.ts';
+import { parseHyperparams, type TrainSpec } from './train/hyperparams.ts';
+import { train, type TrainOptions } from './train/loop.ts';
 import type { GoldenVerdict, MetricComparison, TrainVerdict } from './verdict.ts';
 
 export interface TrainCheckOptions {
@@ -26,6 +27,14 @@ export interface TrainCheckOptions {
   goldenKey: string;
   load?: LoadOptions;
   onStep?: (record: StepRecord, total: number) => void;
+  /**
+   * How this replay departs from the reference's recipe: frozen parameters, or (in the tests that
+   * prove the gate) a porting bug — another optimizer setting, LR, clipping or gradient.
+   */
+  replay?: {
+    spec?: (spec: TrainSpec) => TrainSpec;
+    options?: Pick<TrainOptions, 'frozen' | 'lrAt' | 'editGradients'>;
+  };
 }
 
 export interface TrainCheckResult {
@@ -54,19 +63,23 @@ export async function checkTraining(model: Model, suite: Suite, manifest: Manife
   const { params } = loadParams(model, weights, options.load);
   let result: Awaited<ReturnType<typeof train>>;
   try {
-    result = await train(model, params, batches, { ...spec, steps }, { steps, onStep: (r) => options.onStep?.(r, steps) });
+    const replaySpec = options.replay?.spec ? options.replay.spec(spec) : spec;
+    result = await train(model, params, batches, { ...replaySpec, steps }, { ...options.replay?.options, steps, onStep: (r) => options.onStep?.(r, steps) });
   } finally {
     params.dispose();
   }
   const curve = curveFromRecords(result.records);
   const reference = truncateCurve(referenceFull, steps);
 
+  const noise = suiteNoise(suite, referenceFull, options.goldenKey);
   const metrics: MetricComparison[] = [];
   for (const metric of Object.keys(reference.metrics)) {
     if (BOOKKEEPING.has(metric)) continue;
     const tol = curveToleranceFor(manifest, metric);
     if (!tol) throw new InputError(`no tolerance for curve metric ${JSON.stringify(metric)}: add tolerances.curve.${metric} to manifest.json`, { file: suite.files.curve });
-    metrics.push(compareMetric(metric, curve, reference, tol));
+    const m = compareMetric(metric, curve, reference, tol, noise.byMetric.get(metric));
+    const hint = m.pass || m.envelope ? undefined : noiseGrowthHint(metric, suite.name, curve, reference, m.firstFailingStep, m.atol);
+    metrics.push(hint ? { ...m, hint } : m);
   }
   metrics.push(...compareWithReferences(suite.dir, manifest, curve));
   const loss = metrics.find((m) => m.metric === 'loss');

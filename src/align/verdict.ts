@@ -17,6 +17,11 @@ export interface TensorComparison {
   pass: boolean;
   /** Elements compared (padded positions excluded where the reference says they are undefined). */
   compared: number;
+  /**
+   * Present when the reference's float64 record set the tolerance: per element
+   * max(atol + rtol·|ref|, k · noise of its row); how many elements it widened and the widest.
+   */
+  envelope?: { source: string; k: number; maxTolerance: number; widenedElements: number };
 }
 
 export interface ForwardVerdict {
@@ -25,17 +30,99 @@ export interface ForwardVerdict {
   rtol: number;
   maxAbsDiff: number;
   tensors: TensorComparison[];
-  /** First hidden state / layer output that fails, in model order ("initial/hidden_states.2"), or null. */
+  /**
+   * Where the forward first goes wrong, in model order: the first failing sub-block checkpoint
+   * ("initial/layer.1/mlp.act", "initial/encoder/position_bias") when the reference locates one,
+   * else the first failing layer output ("initial/hidden_states.2"); null when all pass.
+   */
   firstDivergence: string | null;
+  /** Where the reference values came from. Absent in verdicts written before live references. */
+  reference?: ForwardReference;
+  /** Our sub-block taps against their reference values, in model order, runs in order. */
+  checkpoints?: CheckpointComparison[];
+  /** The first checkpoint over tolerance, split into its parts; null when every checkpoint passes. */
+  divergence?: Divergence | null;
+}
+
+export interface ForwardReference {
+  /** stored: tensors saved by the reference framework; onnx: graphs run live by onnxruntime. */
+  kind: 'stored' | 'onnx';
+  files: string[];
+  /** onnx only: how onnxruntime ran (version, threads, graph optimization level). */
+  runtime?: { name: string; version: string; threads: number; optimization: string };
+}
+
+/**
+ * How a checkpoint's reference value was found: by the tensor name a stored reference gives it
+ * (output), by module scope in an ONNX graph (scope), or, failing both, by closest value among the
+ * graph's values of the same shape (value: a guess, see note).
+ */
+export type CheckpointMatch = 'output' | 'scope' | 'value';
+
+export interface CheckpointComparison {
+  /** Run label and our tap name: "initial/layer.1/attn.scores". */
+  name: string;
+  /** The reference value: a stored tensor name or an ONNX value name. */
+  reference: string;
+  match: CheckpointMatch;
+  note: string;
+  shape: number[];
+  maxAbsDiff: number;
+  maxRelDiff: number;
+  /** Cosine similarity over the unmasked, finite elements (mask fills left out). */
+  cosine: number;
+  atol: number;
+  rtol: number;
+  pass: boolean;
+  compared: number;
+}
+
+export interface Divergence {
+  /** The checkpoint name, as in firstDivergence. */
+  name: string;
+  run: string;
+  /** "layer.1", "encoder/layer.0", "encoder" (stack-level values), or null (embeddings, logits). */
+  layer: string | null;
+  /** "attn.scores", "mlp.act", "mlp_norm", "position_bias", "logits", … */
+  subBlock: string;
+  maxAbsDiff: number;
+  cosine: number;
+  reference: string;
+  match: CheckpointMatch;
+  /** The checkpoint before it in the same run that passed: the fault lies after it. */
+  lastPassing: string | null;
 }
 
 export type CurvePolicy = 'deterministic' | 'approximate';
 
+/** From `fromStep` on (until the next bound), the tolerance is the floor, or k · noise. */
+export interface EnvelopeBound {
+  fromStep: number;
+  by: 'floor' | 'noise';
+}
+
+/** How a per-step envelope set a metric's tolerance, and what it was at each step. */
+export interface CurveEnvelope {
+  /** Where the noise was measured: "train_curve.float64.json (loss)", "noise.wasm.json (loss)". */
+  source: string;
+  k: number;
+  /** The floor: atol + rtol·|ref|. */
+  atol: number;
+  rtol: number;
+  /** The tolerance applied at each compared step, in the reference's step order. */
+  tolerance: number[];
+  bounds: EnvelopeBound[];
+}
+
 export interface MetricComparison {
   metric: string;
   policy: CurvePolicy;
+  /** The tolerance without an envelope; with one, its floor. */
   atol: number;
   rtol: number;
+  envelope?: CurveEnvelope;
+  /** Why a failure may be noise rather than a bug, and what would measure it (no envelope only). */
+  hint?: string;
   allowedFailingSteps: number;
   pass: boolean;
   steps: number;
@@ -67,14 +154,25 @@ export interface GenerationCase {
   uncached: number[];
   reference: number[];
   maxLogitDiff: number;
+  /** The step-logit tolerance this case was held to. */
+  logitAtol?: number;
   pass: boolean;
 }
 
 export interface GenerationVerdict {
   pass: boolean;
   cachedEqualsUncached: boolean;
+  /** Greedy tokens identical to the reference's, every case. */
+  tokensMatchReference: boolean;
+  /** Every step's logits within the logit tolerance, every case. */
+  logitsWithinTolerance: boolean;
+  /** Both of the above (kept for readers of the first schema). */
   matchesReference: boolean;
   maxLogitDiff: number;
+  /** The widest step-logit tolerance applied. */
+  logitAtol?: number;
+  /** How the logit tolerance was widened from the reference's float64 forward record, per weights. */
+  logitEnvelope?: string;
   cases: GenerationCase[];
 }
 

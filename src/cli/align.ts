@@ -1,18 +1,20 @@
 /**
  * npm run align -- <suite name | folder> [--steps N] [--only forward|train] [--json FILE]
- *                  [--backend NAME] [--weights CHECKPOINT] [--reports DIR] [--allow-incomplete]
+ *                  [--backend NAME] [--weights CHECKPOINT] [--reference stored|onnx|FILE.onnx[,FILE.onnx]]
+ *                  [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--reports DIR] [--allow-incomplete]
  * Exit 0 aligned, 1 misaligned, 2 unusable input.
  */
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../align/baseline/atomic.ts';
 import { resolve } from 'node:path';
-import { CHECKS, runSuite, type Check } from '../align/run-suite.ts';
+import { alignSuite, CHECKS, writeRunFolder, type Check } from '../align/run-suite.ts';
 import { resolveSuiteDir } from '../align/suite.ts';
+import { DEFAULT_ORT_SETTINGS, GRAPH_OPTIMIZATIONS, type GraphOptimization } from '../reference/onnx-runtime.ts';
 import { InputError, EXIT_MISALIGNED, EXIT_PASS } from '../errors.ts';
 import { progressReporter } from './progress.ts';
 import { parseCli, runCli } from './run-cli.ts';
 import { formatVerdict } from './verdict-table.ts';
 
-const USAGE = 'usage: npm run align -- <suite|folder> [--steps N] [--only forward|train|generation] [--json FILE] [--backend tensorflow-gpu|webgpu|tensorflow|wasm|cpu] [--weights CHECKPOINT] [--reports DIR] [--no-report] [--allow-incomplete]';
+const USAGE = 'usage: npm run align -- <suite|folder> [--steps N] [--only forward|train|generation] [--json FILE] [--backend tensorflow-gpu|webgpu|tensorflow|wasm|cpu] [--weights CHECKPOINT] [--reference stored|onnx|FILE.onnx[,FILE.onnx]] [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--reports DIR] [--no-report] [--allow-incomplete]';
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCli({
@@ -24,6 +26,9 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'string' },
       backend: { type: 'string' },
       weights: { type: 'string' },
+      reference: { type: 'string' },
+      'ort-threads': { type: 'string', default: String(DEFAULT_ORT_SETTINGS.threads) },
+      'ort-optimization': { type: 'string', default: DEFAULT_ORT_SETTINGS.optimization },
       reports: { type: 'string', default: 'reports' },
       'no-report': { type: 'boolean', default: false },
       'allow-incomplete': { type: 'boolean', default: false },
@@ -37,24 +42,31 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new InputError(`expected one suite name or folder, got ${positionals.length}\n${USAGE}`);
   const steps = values.steps === undefined ? undefined : Number(values.steps);
   if (steps !== undefined && (!Number.isInteger(steps) || steps <= 0)) throw new InputError('--steps must be a positive integer', { actual: values.steps });
+  const ortThreads = Number(values['ort-threads']);
+  if (!Number.isInteger(ortThreads) || ortThreads <= 0) throw new InputError('--ort-threads must be a positive integer', { actual: values['ort-threads'] });
+  const optimization = values['ort-optimization'] as GraphOptimization;
+  if (!GRAPH_OPTIMIZATIONS.includes(optimization)) throw new InputError('unknown --ort-optimization', { expected: GRAPH_OPTIMIZATIONS.join(' | '), actual: optimization });
   if (values.only !== undefined && !(CHECKS as readonly string[]).includes(values.only)) {
     throw new InputError('unknown --only', { expected: CHECKS.join(' | '), actual: values.only });
   }
 
-  const { verdict, runDir } = await runSuite({
+  const result = await alignSuite({
     suiteDir: resolveSuiteDir(positionals[0], resolve('baselines')),
     steps,
     only: values.only as Check | undefined,
     backend: values.backend,
     weights: values.weights,
-    reportsDir: values.reports,
-    reports: !values['no-report'],
+    reference: values.reference,
+    ort: { threads: ortThreads, optimization },
     allowIncomplete: values['allow-incomplete'],
     log: (line) => process.stdout.write(`${line}\n`),
     onStep: progressReporter(process.stdout),
   });
-  process.stdout.write(`${formatVerdict(verdict)}\nreport: ${runDir}\n`);
-  if (values.json) writeFileSync(values.json, `${JSON.stringify(verdict, null, 2)}\n`);
+  const { verdict } = result;
+  // --no-report writes no run folder at all; --json still saves the verdict.
+  const runDir = values['no-report'] ? null : await writeRunFolder({ reportsDir: values.reports }, result);
+  process.stdout.write(`${formatVerdict(verdict)}\n${runDir ? `report: ${runDir}\n` : ''}`);
+  if (values.json) writeFileAtomic(values.json, `${JSON.stringify(verdict, null, 2)}\n`);
   return verdict.pass ? EXIT_PASS : EXIT_MISALIGNED;
 }
 

@@ -213,7 +213,7 @@ async function runCalibrate(args: string[]): Promise<number> {
     suiteDir,
     steps,
     runs,
-    backend: backend.name,
+    backend: backend.goldenKey,
     onRunStart: (p) => {
       progress = progressReporter(process.stderr, 250);
       process.stderr.write(`run ${p.run}: ${p.seed === null ? 'unperturbed' : `seed ${p.seed}, ${p.flipped} of ${p.eligible} weights one ulp off`}\n`);
@@ -225,7 +225,7 @@ async function runCalibrate(args: string[]): Promise<number> {
   if (json !== undefined) writeFileAtomic(json, `${JSON.stringify(calibrationJson(result), null, 2)}\n`);
   if (values.write === true) {
     const entry = writeCalibration(result);
-    process.stdout.write(`wrote tolerances.curve (${Object.keys(entry.new as object).join(', ')}) to the manifest of ${result.suite}\n`);
+    process.stdout.write(`wrote the per-step noise of ${Object.keys(entry.maxSpread as object).join(', ')} to ${entry.file} in ${result.suite}: the curve gate follows it where the suite has no float64 reference curve\n`);
   }
   return EXIT_PASS;
 }

@@ -1,4 +1,5 @@
 /** The human-readable verdict printed by `npm run align`. */
+import { describeMetricTolerance } from '../align/report/checks.ts';
 import type { Verdict } from '../align/verdict.ts';
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
@@ -11,7 +12,21 @@ export function formatVerdict(v: Verdict): string {
     const width = Math.max(...f.tensors.map((t) => t.name.length), 6);
     lines.push(`  ${'tensor'.padEnd(width)}  max|diff|  max rel    pass`);
     for (const t of f.tensors) lines.push(`  ${t.name.padEnd(width)}  ${fmt(t.maxAbsDiff).padEnd(9)}  ${fmt(t.maxRelDiff).padEnd(9)}  ${t.pass ? 'ok' : 'FAIL'}`);
-    lines.push(`  first divergence: ${f.firstDivergence ?? 'none'}`);
+    const widened = f.tensors.filter((t) => t.envelope && t.envelope.widenedElements > 0);
+    if (widened.length) {
+      const widest = widened.reduce((a, b) => (b.envelope!.maxTolerance > a.envelope!.maxTolerance ? b : a));
+      lines.push(`  reference float64 precision widened ${widened.length} tensor(s) past atol (k ${widest.envelope!.k}); widest ${widest.name} to ${fmt(widest.envelope!.maxTolerance)}`);
+    }
+    if (f.checkpoints) {
+      const failing = f.checkpoints.filter((c) => !c.pass);
+      const guessed = f.checkpoints.filter((c) => c.match === 'value').length;
+      const source = f.reference ? `${f.reference.kind} reference${f.reference.runtime ? ` (${f.reference.runtime.name} ${f.reference.runtime.version}, ${f.reference.runtime.threads} thread, optimization ${f.reference.runtime.optimization})` : ''}` : 'reference';
+      lines.push(`  sub-block checkpoints: ${f.checkpoints.length} against the ${source}, ${failing.length} over tolerance${guessed ? `, ${guessed} matched by value (guesses)` : ''}`);
+    }
+    const d = f.divergence;
+    if (d) {
+      lines.push(`  first divergence: ${d.name}  (max|diff| ${fmt(d.maxAbsDiff)}, cosine ${d.cosine.toFixed(6)}, reference ${d.reference} by ${d.match}${d.lastPassing ? `; last passing ${d.lastPassing}` : ''})`);
+    } else lines.push(`  first divergence: ${f.firstDivergence ?? 'none'}`);
   }
   if (v.train) {
     const t = v.train;
@@ -20,6 +35,11 @@ export function formatVerdict(v: Verdict): string {
     lines.push(`  ${'metric'.padEnd(width)}  policy       atol     rtol     max|diff|  max rel    failing  first   pass`);
     for (const m of t.metrics) {
       lines.push(`  ${m.metric.padEnd(width)}  ${m.policy.padEnd(11)}  ${fmt(m.atol).padEnd(7)}  ${fmt(m.rtol).padEnd(7)}  ${fmt(m.maxAbsDiff).padEnd(9)}  ${fmt(m.maxRelDiff).padEnd(9)}  ${String(m.failingSteps).padEnd(7)}  ${String(m.firstFailingStep ?? '-').padEnd(6)}  ${m.pass ? 'ok' : 'FAIL'}`);
+    }
+    // Envelopes and hints under the table: the atol/rtol columns show an envelope's floor only.
+    for (const m of t.metrics) {
+      if (m.envelope) lines.push(`  ${m.metric}: tolerance ${describeMetricTolerance(m)}`);
+      if (m.hint) lines.push(`  ${m.metric}: ${m.hint}`);
     }
   }
   if (v.golden) {
@@ -32,7 +52,9 @@ export function formatVerdict(v: Verdict): string {
   }
   if (v.generation) {
     const g = v.generation;
-    lines.push(`generation: cached ≡ uncached ${g.cachedEqualsUncached ? 'yes' : 'NO'}, matches reference ${g.matchesReference ? 'yes' : 'NO'}, max step-logit diff ${fmt(g.maxLogitDiff)}`);
+    const tokens = g.tokensMatchReference ?? g.matchesReference;
+    const logits = g.logitsWithinTolerance ?? g.matchesReference;
+    lines.push(`generation: tokens = reference ${tokens ? 'yes' : 'NO'}, cached ≡ uncached ${g.cachedEqualsUncached ? 'yes' : 'NO'}, step logits within tolerance ${logits ? 'yes' : 'NO'} (max|diff| ${fmt(g.maxLogitDiff)}, tolerance ${fmt(g.logitAtol ?? Number.NaN)}${g.logitEnvelope ? `: ${g.logitEnvelope}` : ''})`);
   }
   lines.push(`verdict: ${v.pass ? 'ALIGNED' : 'MISALIGNED'} (${v.suite}, backend ${v.backend})`);
   return lines.join('\n');

@@ -6,6 +6,7 @@
 import { tf, type Tensor } from '../backend/tf.ts';
 import { linear, type LinearParams } from './linear.ts';
 import { applyRotary, type RotaryAngles } from './rotary.ts';
+import { tap, type TapSink } from './taps.ts';
 
 export interface AttentionParams {
   q: LinearParams; // [H, nh·hd]
@@ -27,6 +28,8 @@ export interface AttentionOptions {
   bias?: Tensor;
   /** Rotary angles at this call's positions (self-attention): rotate q and the new k before the cache. */
   rotary?: RotaryAngles;
+  /** Receives "scores" (the softmax input), "probs" and "out" (after the output projection). */
+  tap?: TapSink;
 }
 
 /** Keys and values already projected and split into heads: [B, nkv, Tk, hd] each. */
@@ -60,7 +63,7 @@ export function mergeHeads(x: Tensor): Tensor {
  * the rows of their one key/value head: the same dot products as HF's repeat_kv, without copying
  * keys and values g times.
  */
-export function scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, scaleScores: boolean, bias?: Tensor): { context: Tensor; probs: Tensor } {
+export function scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, scaleScores: boolean, bias?: Tensor, sink?: TapSink): { context: Tensor; probs: Tensor } {
   const [batch, heads, queries, headDim] = q.shape as [number, number, number, number];
   const kvHeads = k.shape[1] as number;
   const keys = k.shape[2] as number;
@@ -71,7 +74,8 @@ export function scaledDotProduct(q: Tensor, k: Tensor, v: Tensor, scaleScores: b
   let scores = perHead(tf.matMul(grouped(q, headDim), k, false, true), keys); // [B,nkv,g·Tq,hd] x [B,nkv,Tk,hd]ᵀ -> [B,nh,Tq,Tk]
   if (scaleScores) scores = tf.div(scores, Math.sqrt(headDim));
   if (bias) scores = tf.add(scores, bias);
-  const probs = tf.softmax(scores); // over Tk
+  scores = tap(sink, 'scores', scores);
+  const probs = tap(sink, 'probs', tf.softmax(scores)); // over Tk
   const context = perHead(tf.matMul(grouped(probs, keys), v), headDim); // [B,nkv,g·Tq,Tk] x [B,nkv,Tk,hd] -> [B,nh,Tq,hd]
   return { context, probs };
 }
@@ -108,8 +112,8 @@ export function crossAttention(x: Tensor, encoderOut: Tensor | null, p: Attentio
 }
 
 function finish(q: Tensor, kv: KeyValue, p: AttentionParams, opts: AttentionOptions): AttentionResult {
-  const { context, probs } = scaledDotProduct(q, kv.k, kv.v, opts.scaleScores, opts.bias);
-  return { out: linear(mergeHeads(context), p.o), probs, kv };
+  const { context, probs } = scaledDotProduct(q, kv.k, kv.v, opts.scaleScores, opts.bias, opts.tap);
+  return { out: tap(opts.tap, 'out', linear(mergeHeads(context), p.o)), probs, kv };
 }
 
 function requireTensor(t: Tensor | null): Tensor {

@@ -5,6 +5,7 @@
 import { tf, type Tensor } from '../backend/tf.ts';
 import { activation, type Activation } from './activations.ts';
 import { linear, type LinearParams } from './linear.ts';
+import { tap, type TapSink } from './taps.ts';
 
 export interface MlpParams {
   fcIn: LinearParams; // [H, F]
@@ -13,9 +14,14 @@ export interface MlpParams {
   fcGate?: LinearParams; // [H, F]
 }
 
-export function mlp(x: Tensor, p: MlpParams, act: Activation): Tensor {
-  const hidden = p.fcGate
-    ? tf.mul(activation(linear(x, p.fcGate), act), linear(x, p.fcIn)) // [B,T,F]
-    : activation(linear(x, p.fcIn), act); // [B,T,F]
-  return linear(hidden, p.fcOut); // [B,T,F] -> [B,T,H]
+/** `sink` receives fc_gate (gated only), fc_in, act, hidden (gated only: act ⊙ fc_in) and out. */
+export function mlp(x: Tensor, p: MlpParams, act: Activation, sink?: TapSink): Tensor {
+  let hidden: Tensor;
+  if (p.fcGate) {
+    const gate = tap(sink, 'act', activation(tap(sink, 'fc_gate', linear(x, p.fcGate)), act)); // [B,T,F]
+    hidden = tap(sink, 'hidden', tf.mul(gate, tap(sink, 'fc_in', linear(x, p.fcIn)))); // [B,T,F]
+  } else {
+    hidden = tap(sink, 'act', activation(tap(sink, 'fc_in', linear(x, p.fcIn)), act)); // [B,T,F]
+  }
+  return tap(sink, 'out', linear(hidden, p.fcOut)); // [B,T,F] -> [B,T,H]
 }

@@ -10,6 +10,7 @@ import { crossAttention, selfAttention, type AttentionParams, type KeyValue } fr
 import { mlp, type MlpParams } from './mlp.ts';
 import { layerNorm, rmsNorm } from './norm.ts';
 import type { RotaryAngles } from './rotary.ts';
+import { scoped, tap, type TapSink } from './taps.ts';
 
 export interface NormParams {
   weight: Tensor;
@@ -47,6 +48,12 @@ export interface TransformerLayerOptions {
   placement: 'pre' | 'post';
   norm: NormSpec;
   activation: Activation;
+  /**
+   * Receives, in computation order, each sublayer's norm output (attn_norm, cross_norm, mlp_norm),
+   * its inner taps (attn.scores, attn.probs, attn.out, mlp.fc_in, mlp.act, mlp.out, …) and its
+   * residual sum (attn.residual, cross.residual, mlp.residual).
+   */
+  tap?: TapSink;
 }
 
 export interface TransformerLayerInputs {
@@ -74,12 +81,17 @@ export interface TransformerLayerOutputs {
 
 export function transformerLayer(p: TransformerLayerParams, o: TransformerLayerOptions, inputs: TransformerLayerInputs): TransformerLayerOutputs {
   const attnOpts = { heads: o.heads, scaleScores: o.scaleScores };
-  const sub = (x: Tensor, norm: NormParams, f: (h: Tensor) => Tensor): Tensor =>
-    o.placement === 'pre' ? tf.add(x, f(applyNorm(x, norm, o.norm))) : applyNorm(tf.add(x, f(x)), norm, o.norm);
+  const sink = o.tap;
+  // name: "attn" | "cross" | "mlp"; its norm is tapped as `${name}_norm`, its sum as `${name}.residual`.
+  const sub = (name: string, x: Tensor, norm: NormParams, f: (h: Tensor) => Tensor): Tensor => {
+    const normed = (h: Tensor) => tap(sink, `${name}_norm`, applyNorm(h, norm, o.norm));
+    const residual = (h: Tensor) => tap(sink, `${name}.residual`, h);
+    return o.placement === 'pre' ? residual(tf.add(x, f(normed(x)))) : normed(residual(tf.add(x, f(x))));
+  };
 
   let selfResult: ReturnType<typeof selfAttention> | undefined;
-  let x = sub(inputs.x, p.selfAttnNorm, (h) => {
-    selfResult = selfAttention(h, p.selfAttn, { ...attnOpts, kvHeads: o.kvHeads, bias: inputs.selfBias, rotary: inputs.rotary }, inputs.past);
+  let x = sub('attn', inputs.x, p.selfAttnNorm, (h) => {
+    selfResult = selfAttention(h, p.selfAttn, { ...attnOpts, kvHeads: o.kvHeads, bias: inputs.selfBias, rotary: inputs.rotary, tap: scoped(sink, 'attn', '.') }, inputs.past);
     return selfResult.out;
   });
 
@@ -87,13 +99,13 @@ export function transformerLayer(p: TransformerLayerParams, o: TransformerLayerO
   if (p.crossAttn) {
     const crossParams = p.crossAttn;
     if (!p.crossAttnNorm) throw new Error('cross-attention needs its norm');
-    x = sub(x, p.crossAttnNorm, (h) => {
-      crossResult = crossAttention(h, inputs.encoderOut ?? null, crossParams, { ...attnOpts, bias: inputs.crossBias }, inputs.crossMemory);
+    x = sub('cross', x, p.crossAttnNorm, (h) => {
+      crossResult = crossAttention(h, inputs.encoderOut ?? null, crossParams, { ...attnOpts, bias: inputs.crossBias, tap: scoped(sink, 'cross', '.') }, inputs.crossMemory);
       return crossResult.out;
     });
   }
 
-  x = sub(x, p.mlpNorm, (h) => mlp(h, p.mlp, o.activation));
+  x = sub('mlp', x, p.mlpNorm, (h) => mlp(h, p.mlp, o.activation, scoped(sink, 'mlp', '.')));
   return {
     out: x,
     selfProbs: selfResult!.probs,

@@ -11,9 +11,10 @@ import { lmLogits, pooler } from '../layers/heads.ts';
 import { crossEntropy, HF_IGNORE_INDEX } from '../layers/losses.ts';
 import { FLOAT32_MIN, paddingMaskBias } from '../layers/masks.ts';
 import { layerNorm } from '../layers/norm.ts';
+import { tap, type TapSink } from '../layers/taps.ts';
 import { transformerLayer, type NormSpec } from '../layers/transformer-layer.ts';
 import { blockParams, blockSpecs, linearParams, linearSpecs, normSpecs } from './blocks.ts';
-import type { Batch, ForwardOptions, ForwardResult, ModelBody } from './model.ts';
+import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type ModelBody } from './model.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 export interface BertConfig {
@@ -51,6 +52,8 @@ export function bertBase(): BertConfig {
 /** What BERT's embeddings, encoder and MLM head read; RoBERTa (roberta.ts) builds on the same pieces. */
 export type BertEncoderConfig = Pick<BertConfig, 'vocabSize' | 'hidden' | 'layers' | 'heads' | 'intermediate' | 'maxPositions' | 'typeVocabSize' | 'layerNormEps' | 'hiddenAct' | 'headAct' | 'placement' | 'maskFill'>;
 
+const BLOCK = { bias: true, gated: false, norm: 'layer' as const, cross: false };
+
 /** Embeddings (word, position, token type, and the norm of post-LN BERT), the layers, and pre-LN's final norm. */
 export function bertEncoderSpecs(c: BertEncoderConfig): ParamSpec[] {
   const pre = c.placement === 'pre';
@@ -75,41 +78,42 @@ export function bertParamSpecs(c: BertConfig): ParamSpec[] {
   return [...bertEncoderSpecs(c), ...linearSpecs('pooler', c.hidden, c.hidden, true), ...mlmHeadSpecs(c), ...linearSpecs('nsp', c.hidden, 2, true)];
 }
 
-const BLOCK = { bias: true, gated: false, norm: 'layer' as const, cross: false };
-
 /**
  * Embeddings and encoder: ids, token types and positions [B|1, T], mask [B, T] -> the last hidden
- * state [B, T, H] (pre-LN: after the final norm). Hidden states and attentions go into `taps`.
+ * state [B, T, H] (pre-LN: after the final norm). Hidden states and attentions go into `outputs`
+ * when options.taps is set; sub-block values go to options.tap.
  */
-export function bertEncode(c: BertEncoderConfig, P: ParamLookup, ids: { inputIds: Tensor; tokenTypes: Tensor; positions: Tensor; mask: Tensor }, taps?: Record<string, Tensor>): Tensor {
+export function bertEncode(c: BertEncoderConfig, P: ParamLookup, ids: { inputIds: Tensor; tokenTypes: Tensor; positions: Tensor; mask: Tensor }, options: ForwardOptions, outputs: Record<string, Tensor>): Tensor {
   const norm: NormSpec = { kind: 'layer', eps: c.layerNormEps };
+  const sink = options.tap;
   // HF order: (word + token type) + position, then the embedding norm (post-LN BERT only).
-  let x = tf.add(tf.add(embed(ids.inputIds, P('embeddings.word')), embed(ids.tokenTypes, P('embeddings.token_type'))), embed(ids.positions, P('embeddings.position')));
-  if (c.placement === 'post') x = layerNorm(x, { weight: P('embeddings.norm.weight'), bias: P('embeddings.norm.bias') }, c.layerNormEps);
-  if (taps) taps['hidden_states.0'] = x;
+  let x = tap(sink, 'embeddings', tf.add(tf.add(embed(ids.inputIds, P('embeddings.word')), embed(ids.tokenTypes, P('embeddings.token_type'))), embed(ids.positions, P('embeddings.position'))));
+  if (c.placement === 'post') x = tap(sink, 'embeddings.norm', layerNorm(x, { weight: P('embeddings.norm.weight'), bias: P('embeddings.norm.bias') }, c.layerNormEps));
+  if (options.taps) outputs['hidden_states.0'] = x;
 
-  const bias = paddingMaskBias(ids.mask, c.maskFill); // [B,1,1,T]
+  const bias = tap(sink, 'attention_bias', paddingMaskBias(ids.mask, c.maskFill)); // [B,1,1,T]
   const layerOpts = { heads: c.heads, scaleScores: true, placement: c.placement, norm, activation: c.hiddenAct };
   for (let i = 0; i < c.layers; i++) {
-    const result = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), layerOpts, { x, selfBias: bias });
+    const result = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), blockOptions(options, `layer.${i}`, layerOpts), { x, selfBias: bias });
     x = result.out;
-    if (taps) {
-      taps[`hidden_states.${i + 1}`] = x;
-      taps[`attentions.${i}`] = result.selfProbs;
+    if (options.taps) {
+      outputs[`hidden_states.${i + 1}`] = x;
+      outputs[`attentions.${i}`] = result.selfProbs;
     }
   }
   if (c.placement === 'pre') {
-    x = layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps);
+    x = tap(sink, 'final_norm', layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps));
     // HF MegatronBert reports the normed output in place of the last layer's raw one.
-    if (taps) taps[`hidden_states.${c.layers}`] = x;
+    if (options.taps) outputs[`hidden_states.${c.layers}`] = x;
   }
   return x;
 }
 
 /** MLM head: norm(act(dense(h))) · Eᵀ + bias, [B,T,H] -> [B,T,V], with E the word embedding. */
-export function mlmLogits(c: BertEncoderConfig, P: ParamLookup, x: Tensor): Tensor {
-  const transformed = layerNorm(activation(linear(x, linearParams(P, 'lm_head.transform', true)), c.headAct ?? c.hiddenAct), { weight: P('lm_head.norm.weight'), bias: P('lm_head.norm.bias') }, c.layerNormEps);
-  return lmLogits(transformed, P('embeddings.word'), P('lm_head.bias')); // [B,T,V]
+export function mlmLogits(c: BertEncoderConfig, P: ParamLookup, x: Tensor, sink?: TapSink): Tensor {
+  const dense = tap(sink, 'head.transform', linear(x, linearParams(P, 'lm_head.transform', true)));
+  const transformed = tap(sink, 'head.norm', layerNorm(tap(sink, 'head.act', activation(dense, c.headAct ?? c.hiddenAct)), { weight: P('lm_head.norm.weight'), bias: P('lm_head.norm.bias') }, c.layerNormEps));
+  return tap(sink, 'logits', lmLogits(transformed, P('embeddings.word'), P('lm_head.bias'))); // [B,T,V]
 }
 
 export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options: ForwardOptions): ForwardResult {
@@ -118,10 +122,12 @@ export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options
   const tokenTypes = batch.token_type_ids ?? tf.zeros([batchSize, time], 'int32');
   const mask = batch.attention_mask ?? tf.ones([batchSize, time], 'int32');
   const outputs: Record<string, Tensor> = {};
-  const x = bertEncode(c, P, { inputIds, tokenTypes, positions: positionIds(time), mask }, options.taps ? outputs : undefined);
+  const sink = options.tap;
+  const x = bertEncode(c, P, { inputIds, tokenTypes, positions: positionIds(time), mask }, options, outputs);
 
-  const predictionLogits = mlmLogits(c, P, x);
-  const nspLogits = linear(pooler(x, linearParams(P, 'pooler', true)), linearParams(P, 'nsp', true)); // [B,2]
+  const predictionLogits = mlmLogits(c, P, x, sink);
+  const pooled = tap(sink, 'pooler', pooler(x, linearParams(P, 'pooler', true))); // [B,H]
+  const nspLogits = tap(sink, 'nsp_logits', linear(pooled, linearParams(P, 'nsp', true))); // [B,2]
   outputs.prediction_logits = predictionLogits;
   outputs.seq_relationship_logits = nspLogits;
 
@@ -150,6 +156,9 @@ export function bertModel(config: BertConfig): ModelBody<BertConfig> {
     paddedAxes: [
       { pattern: /^(hidden_states\.\d+|prediction_logits)$/, maskInput: 'attention_mask', axis: 1 },
       { pattern: /^attentions\.\d+$/, maskInput: 'attention_mask', axis: 2 },
+      // Taps: values over positions [B,T,…], and attention scores/probabilities over queries.
+      { pattern: /^(embeddings(\.norm)?|layer\.\d+\/(attn\.(out|residual)|attn_norm|mlp\.\w+|mlp_norm)|final_norm|head\.\w+|logits)$/, maskInput: 'attention_mask', axis: 1 },
+      { pattern: /^layer\.\d+\/attn\.(scores|probs)$/, maskInput: 'attention_mask', axis: 2 },
     ],
   };
 }

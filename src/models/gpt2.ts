@@ -11,9 +11,10 @@ import { lmLogits } from '../layers/heads.ts';
 import { crossEntropy, HF_IGNORE_INDEX } from '../layers/losses.ts';
 import { causalMaskBias, FLOAT32_MIN, paddingMaskBias } from '../layers/masks.ts';
 import { layerNorm } from '../layers/norm.ts';
+import { tap } from '../layers/taps.ts';
 import { transformerLayer } from '../layers/transformer-layer.ts';
 import { blockParams, blockSpecs, normSpecs } from './blocks.ts';
-import type { Batch, ForwardOptions, ForwardResult, ModelBody } from './model.ts';
+import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type ModelBody } from './model.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 export interface Gpt2Config {
@@ -70,23 +71,24 @@ export function gpt2Forward(c: Gpt2Config, P: ParamLookup, batch: Batch, options
   const mask = batch.attention_mask ?? tf.ones([batchSize, keys], 'int32');
   const positions = batch.position_ids ?? positionIds(time, pastLength);
   const outputs: Record<string, Tensor> = {};
+  const sink = options.tap;
 
-  let x = tf.add(embed(inputIds, P('embeddings.word')), embed(positions, P('embeddings.position')));
+  let x = tap(sink, 'embeddings', tf.add(embed(inputIds, P('embeddings.word')), embed(positions, P('embeddings.position'))));
   // HF: causal where(causal, w, min), then + (1 − mask)·min. Adding min to a finite score gives min,
   // so one additive bias reproduces both, down to the −inf where a padded key is also in the future.
-  const bias = tf.add(causalMaskBias(time, keys, c.maskFill, pastLength), paddingMaskBias(mask, c.maskFill)); // [B,1,T,Tk]
+  const bias = tap(sink, 'attention_bias', tf.add(causalMaskBias(time, keys, c.maskFill, pastLength), paddingMaskBias(mask, c.maskFill))); // [B,1,T,Tk]
   const layerOpts = { heads: c.heads, scaleScores: c.scaleScores, placement: 'pre' as const, norm: { kind: 'layer' as const, eps: c.layerNormEps }, activation: c.activation };
   const cache: KeyValue[] = [];
   for (let i = 0; i < c.layers; i++) {
     if (options.taps) outputs[`hidden_states.${i}`] = x;
-    const r = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), layerOpts, { x, selfBias: bias, past: state.past?.[i] });
+    const r = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), blockOptions(options, `layer.${i}`, layerOpts), { x, selfBias: bias, past: state.past?.[i] });
     x = r.out;
     cache.push(r.selfKv);
     if (options.taps) outputs[`attentions.${i}`] = r.selfProbs;
   }
-  x = layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps);
+  x = tap(sink, 'final_norm', layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps));
   if (options.taps) outputs[`hidden_states.${c.layers}`] = x;
-  const logits = lmLogits(x, P('embeddings.word')); // [B,T,V]
+  const logits = tap(sink, 'logits', lmLogits(x, P('embeddings.word'))); // [B,T,V]
   outputs.logits = logits;
 
   let loss: Tensor = tf.scalar(Number.NaN);
@@ -110,6 +112,9 @@ export function gpt2Model(config: Gpt2Config): ModelBody<Gpt2Config> {
     paddedAxes: [
       { pattern: /^(hidden_states\.\d+|logits)$/, maskInput: 'attention_mask', axis: 1 },
       { pattern: /^attentions\.\d+$/, maskInput: 'attention_mask', axis: 2 },
+      // Taps: values over positions [B,T,…], and attention scores/probabilities over queries.
+      { pattern: /^(embeddings|layer\.\d+\/(attn\.(out|residual)|attn_norm|mlp\.\w+|mlp_norm)|final_norm|logits)$/, maskInput: 'attention_mask', axis: 1 },
+      { pattern: /^layer\.\d+\/attn\.(scores|probs)$/, maskInput: 'attention_mask', axis: 2 },
     ],
     generation: {
       kind: 'decoder-only',

@@ -14,10 +14,11 @@ import { crossEntropy, HF_IGNORE_INDEX } from '../layers/losses.ts';
 import { causalMaskBias, FLOAT32_MIN, paddingMaskBias } from '../layers/masks.ts';
 import { rmsNorm } from '../layers/norm.ts';
 import { rotaryAngles, rotaryTables, type RotaryTables } from '../layers/rotary.ts';
+import { tap } from '../layers/taps.ts';
 import { transformerLayer, type TransformerLayerOptions } from '../layers/transformer-layer.ts';
 import { blockParams, blockSpecs, normSpecs } from './blocks.ts';
 import type { DecoderState } from './gpt2.ts';
-import type { Batch, ForwardOptions, ForwardResult, ModelBody } from './model.ts';
+import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type ModelBody } from './model.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 export interface LlamaConfig {
@@ -74,24 +75,25 @@ export function llamaForward(c: LlamaConfig, rotary: () => RotaryTables, P: Para
   const mask = batch.attention_mask ?? tf.ones([batchSize, keys], 'int32');
   const positions = batch.position_ids ?? positionIds(time, pastLength); // [B|1, T]
   const outputs: Record<string, Tensor> = {};
+  const sink = options.tap;
 
+  let x = tap(sink, 'embeddings', embed(inputIds, P('embeddings.word'))); // [B,T,H]
   // HF: causal finfo.min plus (1 − mask)·finfo.min; the sum is −inf where a padded key is also in the future.
-  const bias = tf.add(causalMaskBias(time, keys, c.maskFill, pastLength), paddingMaskBias(mask, c.maskFill)); // [B,1,T,Tk]
+  const bias = tap(sink, 'attention_bias', tf.add(causalMaskBias(time, keys, c.maskFill, pastLength), paddingMaskBias(mask, c.maskFill))); // [B,1,T,Tk]
   const angles = rotaryAngles(tableFor(rotary, c, keys), positions); // [B|1,1,T,hd]
   const layerOpts: TransformerLayerOptions = { heads: c.heads, kvHeads: c.kvHeads, scaleScores: true, placement: 'pre', norm: { kind: 'rms', eps: c.rmsNormEps }, activation: c.activation };
   const cache: KeyValue[] = [];
-  let x = embed(inputIds, P('embeddings.word')); // [B,T,H]
   for (let i = 0; i < c.layers; i++) {
     if (options.taps) outputs[`hidden_states.${i}`] = x;
-    const r = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), layerOpts, { x, selfBias: bias, rotary: angles, past: state.past?.[i] });
+    const r = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), blockOptions(options, `layer.${i}`, layerOpts), { x, selfBias: bias, rotary: angles, past: state.past?.[i] });
     x = r.out;
     cache.push(r.selfKv);
     if (options.taps) outputs[`attentions.${i}`] = r.selfProbs;
   }
   // HF reports the normed output in place of the last layer's raw one.
-  x = rmsNorm(x, P('final_norm.weight'), c.rmsNormEps);
+  x = tap(sink, 'final_norm', rmsNorm(x, P('final_norm.weight'), c.rmsNormEps));
   if (options.taps) outputs[`hidden_states.${c.layers}`] = x;
-  const logits = lmLogits(x, P(c.tied ? 'embeddings.word' : 'lm_head')); // [B,T,V]
+  const logits = tap(sink, 'logits', lmLogits(x, P(c.tied ? 'embeddings.word' : 'lm_head'))); // [B,T,V]
   outputs.logits = logits;
 
   let loss: Tensor = tf.scalar(Number.NaN);

@@ -4,6 +4,8 @@
  * translation), and the order of layer outputs for naming the first divergence.
  */
 import type { Tensor } from '../backend/tf.ts';
+import { scoped, type TapSink } from '../layers/taps.ts';
+import type { TransformerLayerOptions } from '../layers/transformer-layer.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 /** Integer inputs by their HF keyword names: input_ids, attention_mask, labels, … */
@@ -12,6 +14,20 @@ export type Batch = Record<string, Tensor>;
 export interface ForwardOptions {
   /** Also return hidden states and attention probabilities (costs memory; off in training). */
   taps: boolean;
+  /**
+   * Receives every sub-block value in model order under names like "embeddings",
+   * "layer.1/attn.scores", "layer.1/mlp.act", "encoder/position_bias", "final_norm", "logits"
+   * (see layers/taps.ts); divergence localization reads these.
+   */
+  tap?: TapSink;
+  /** Per-layer changes to the options a block is built with ("layer.0", "decoder/layer.1"): for experiments and fault-injection tests. */
+  layerOptions?: (layer: string, options: TransformerLayerOptions) => TransformerLayerOptions;
+}
+
+/** The options for block `layer`: the family's own, with the tap sink scoped to the layer and any per-layer change applied. */
+export function blockOptions(options: ForwardOptions, layer: string, base: TransformerLayerOptions): TransformerLayerOptions {
+  const o = { ...base, tap: scoped(options.tap, layer) };
+  return options.layerOptions ? options.layerOptions(layer, o) : o;
 }
 
 export interface ForwardResult {

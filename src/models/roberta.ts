@@ -36,8 +36,8 @@ export function robertaForward(c: RobertaConfig, P: ParamLookup, batch: Batch, o
   // get exactly none either, as long as pads are masked (probability 0 as keys) and unlabelled.
   const positions = batch.position_ids ?? paddingAwarePositionIds(inputIds, c.padTokenId); // [B,T]
   const outputs: Record<string, Tensor> = {};
-  const x = bertEncode(encoder(c), P, { inputIds, tokenTypes, positions, mask }, options.taps ? outputs : undefined);
-  const logits = mlmLogits(encoder(c), P, x); // [B,T,V]
+  const x = bertEncode(encoder(c), P, { inputIds, tokenTypes, positions, mask }, options, outputs);
+  const logits = mlmLogits(encoder(c), P, x, options.tap); // [B,T,V]
   outputs.logits = logits;
   let loss: Tensor = tf.scalar(Number.NaN);
   if (batch.labels) {
@@ -57,6 +57,9 @@ export function robertaModel(config: RobertaConfig): ModelBody<RobertaConfig> {
     paddedAxes: [
       { pattern: /^(hidden_states\.\d+|logits)$/, maskInput: 'attention_mask', axis: 1 },
       { pattern: /^attentions\.\d+$/, maskInput: 'attention_mask', axis: 2 },
+      // Taps: values over positions [B,T,…], and attention scores/probabilities over queries.
+      { pattern: /^(embeddings(\.norm)?|layer\.\d+\/(attn\.(out|residual)|attn_norm|mlp\.\w+|mlp_norm)|head\.\w+|logits)$/, maskInput: 'attention_mask', axis: 1 },
+      { pattern: /^layer\.\d+\/attn\.(scores|probs)$/, maskInput: 'attention_mask', axis: 2 },
     ],
   };
 }

@@ -17,10 +17,11 @@ import { lmLogits } from '../layers/heads.ts';
 import { crossEntropy, HF_IGNORE_INDEX } from '../layers/losses.ts';
 import { causalMaskBias, FLOAT32_MIN, paddingMaskBias } from '../layers/masks.ts';
 import { rmsNorm } from '../layers/norm.ts';
+import { scoped, tap } from '../layers/taps.ts';
 import { relativePositionBias, type RelativeBucketSpec } from '../layers/relative-position.ts';
 import { transformerLayer, type TransformerLayerOptions } from '../layers/transformer-layer.ts';
 import { blockParams, blockSpecs, normSpecs } from './blocks.ts';
-import type { Batch, ForwardOptions, ForwardResult, ModelBody } from './model.ts';
+import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type ModelBody } from './model.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 export interface T5Config {
@@ -76,21 +77,25 @@ export interface StackOutput {
   taps: Record<string, Tensor>;
 }
 
-/** Encoder stack: ids [B,T], mask [B,T] -> final-normed hidden [B,T,d]. */
-export function t5Encode(c: T5Config, P: ParamLookup, inputIds: Tensor, mask: Tensor, taps = false): StackOutput {
+const NO_TAPS: ForwardOptions = { taps: false };
+
+/** Encoder stack: ids [B,T], mask [B,T] -> final-normed hidden [B,T,d]. Taps are named "encoder/…". */
+export function t5Encode(c: T5Config, P: ParamLookup, inputIds: Tensor, mask: Tensor, options: ForwardOptions = NO_TAPS): StackOutput {
+  const taps = options.taps;
+  const sink = scoped(options.tap, 'encoder');
   const T = inputIds.shape[1] as number;
   const spec: RelativeBucketSpec = { buckets: c.buckets, maxDistance: c.maxDistance, bidirectional: true };
+  let x = tap(sink, 'embeddings', t5Embed(P, inputIds));
   // Computed once by the first layer's table, then shared by all layers: HF adds the mask once too.
-  const bias = tf.add(relativePositionBias(P('encoder.relative_bias'), T, T, spec), paddingMaskBias(mask, c.maskFill)); // [B,nh,T,T]
+  const bias = tap(sink, 'position_bias', tf.add(relativePositionBias(P('encoder.relative_bias'), T, T, spec), paddingMaskBias(mask, c.maskFill))); // [B,nh,T,T]
   const out: Record<string, Tensor> = {};
-  let x = t5Embed(P, inputIds);
   for (let i = 0; i < c.encoderLayers; i++) {
     if (taps) out[`encoder_hidden_states.${i}`] = x;
-    const r = transformerLayer(blockParams(P, `encoder.layers.${i}`, block(c, false)), layerOptions(c), { x, selfBias: bias });
+    const r = transformerLayer(blockParams(P, `encoder.layers.${i}`, block(c, false)), blockOptions(options, `encoder/layer.${i}`, layerOptions(c)), { x, selfBias: bias });
     x = r.out;
     if (taps) out[`encoder_attentions.${i}`] = r.selfProbs;
   }
-  x = rmsNorm(x, P('encoder.final_norm.weight'), c.eps);
+  x = tap(sink, 'final_norm', rmsNorm(x, P('encoder.final_norm.weight'), c.eps));
   if (taps) {
     out[`encoder_hidden_states.${c.encoderLayers}`] = x;
     out.encoder_last_hidden_state = x;
@@ -113,22 +118,24 @@ export interface DecodeOutput extends StackOutput {
  * Decoder stack + head for decoder tokens [B,t] that follow the `cache`d ones (none: the whole
  * prefix). Cross-attention keys/values come from the cache when present, else from encoderOut.
  */
-export function t5Decode(c: T5Config, P: ParamLookup, decoderIds: Tensor, encoderOut: Tensor, encoderMask: Tensor, cache?: DecoderCache, taps = false): DecodeOutput {
+export function t5Decode(c: T5Config, P: ParamLookup, decoderIds: Tensor, encoderOut: Tensor, encoderMask: Tensor, cache?: DecoderCache, options: ForwardOptions = NO_TAPS): DecodeOutput {
+  const taps = options.taps;
+  const sink = scoped(options.tap, 'decoder');
   const t = decoderIds.shape[1] as number;
   const past = cache?.self[0]?.k.shape[2] ?? 0;
   const keys = past + t;
   const spec: RelativeBucketSpec = { buckets: c.buckets, maxDistance: c.maxDistance, bidirectional: false };
+  let x = tap(sink, 'embeddings', t5Embed(P, decoderIds));
   // HF computes the bias for all positions and keeps the last t rows; we compute those rows.
-  const selfBias = tf.add(relativePositionBias(P('decoder.relative_bias'), t, keys, spec, past), causalMaskBias(t, keys, c.maskFill, past)); // [1,nh,t,Tk]
+  const selfBias = tap(sink, 'position_bias', tf.add(relativePositionBias(P('decoder.relative_bias'), t, keys, spec, past), causalMaskBias(t, keys, c.maskFill, past))); // [1,nh,t,Tk]
   const crossBias = paddingMaskBias(encoderMask, c.maskFill); // [B,1,1,Tenc]: cross-attention has no position bias
   const out: Record<string, Tensor> = {};
   const next: DecoderCache = { self: [], cross: [] };
-  let x = t5Embed(P, decoderIds);
   for (let i = 0; i < c.decoderLayers; i++) {
     if (taps) out[`decoder_hidden_states.${i}`] = x;
     const params = blockParams(P, `decoder.layers.${i}`, block(c, true));
     const crossMemory = cache?.cross[i] ?? projectKeyValue(encoderOut, params.crossAttn!, c.heads);
-    const r = transformerLayer(params, layerOptions(c), { x, selfBias, encoderOut, crossBias, past: cache?.self[i], crossMemory });
+    const r = transformerLayer(params, blockOptions(options, `decoder/layer.${i}`, layerOptions(c)), { x, selfBias, encoderOut, crossBias, past: cache?.self[i], crossMemory });
     x = r.out;
     next.self.push(r.selfKv);
     next.cross.push(crossMemory);
@@ -137,9 +144,9 @@ export function t5Decode(c: T5Config, P: ParamLookup, decoderIds: Tensor, encode
       out[`cross_attentions.${i}`] = r.crossProbs!;
     }
   }
-  x = rmsNorm(x, P('decoder.final_norm.weight'), c.eps);
+  x = tap(sink, 'final_norm', rmsNorm(x, P('decoder.final_norm.weight'), c.eps));
   if (taps) out[`decoder_hidden_states.${c.decoderLayers}`] = x;
-  const logits = c.tied ? lmLogits(tf.mul(x, c.dModel ** -0.5), P('shared')) : lmLogits(x, P('lm_head'));
+  const logits = tap(options.tap, 'logits', c.tied ? lmLogits(tf.mul(x, c.dModel ** -0.5), P('shared')) : lmLogits(x, P('lm_head')));
   return { out: x, taps: out, logits, cache: next };
 }
 
@@ -157,8 +164,8 @@ export function t5Forward(c: T5Config, P: ParamLookup, batch: Batch, options: Fo
   const mask = batch.attention_mask ?? tf.onesLike(inputIds);
   const decoderIds = batch.decoder_input_ids ?? (batch.labels ? shiftRight(batch.labels, c.decoderStartTokenId, c.padTokenId) : null);
   if (!decoderIds) throw new Error('batch has neither decoder_input_ids nor labels');
-  const enc = t5Encode(c, P, inputIds, mask, options.taps);
-  const dec = t5Decode(c, P, decoderIds, enc.out, mask, undefined, options.taps);
+  const enc = t5Encode(c, P, inputIds, mask, options);
+  const dec = t5Decode(c, P, decoderIds, enc.out, mask, undefined, options);
   const outputs: Record<string, Tensor> = { ...enc.taps, ...dec.taps, logits: dec.logits };
   let loss: Tensor = tf.scalar(Number.NaN);
   if (batch.labels) {
@@ -181,6 +188,10 @@ export function t5Model(config: T5Config): ModelBody<T5Config> {
     paddedAxes: [
       { pattern: /^(encoder_hidden_states\.\d+|encoder_last_hidden_state)$/, maskInput: 'attention_mask', axis: 1 },
       { pattern: /^encoder_attentions\.\d+$/, maskInput: 'attention_mask', axis: 2 },
+      // Encoder taps: values over positions [B,T,…], attention scores/probabilities over queries.
+      // Decoder positions are never padded (labels are, but HF attends over them causally).
+      { pattern: /^encoder\/(embeddings|layer\.\d+\/(attn\.(out|residual)|attn_norm|mlp\.\w+|mlp_norm)|final_norm)$/, maskInput: 'attention_mask', axis: 1 },
+      { pattern: /^encoder\/(layer\.\d+\/attn\.(scores|probs)|position_bias)$/, maskInput: 'attention_mask', axis: 2 },
     ],
     generation: {
       kind: 'encoder-decoder',

@@ -11,9 +11,10 @@ import { linear } from '../layers/linear.ts';
 import { crossEntropy, HF_IGNORE_INDEX } from '../layers/losses.ts';
 import { layerNorm } from '../layers/norm.ts';
 import { patchEmbed } from '../layers/patch-embedding.ts';
+import { tap } from '../layers/taps.ts';
 import { transformerLayer } from '../layers/transformer-layer.ts';
 import { blockParams, blockSpecs, linearParams, linearSpecs, normSpecs } from './blocks.ts';
-import type { Batch, ForwardOptions, ForwardResult, ModelBody } from './model.ts';
+import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type ModelBody } from './model.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 export interface VitConfig {
@@ -66,24 +67,25 @@ export function vitForward(c: VitConfig, P: ParamLookup, batch: Batch, options: 
     throw new InputError('pixel_values do not match the configured image', { tensor: 'pixel_values', expected: `[B, ${c.channels}, ${c.imageSize[0]}, ${c.imageSize[1]}]`, actual: `[${pixels.shape.join(', ')}]` });
   }
   const outputs: Record<string, Tensor> = {};
+  const sink = options.tap;
 
-  const patches = patchEmbed(pixels, { weight: P('embeddings.patch.weight'), bias: P('embeddings.patch.bias') }, c.patchSize); // [B,N,H]
+  const patches = tap(sink, 'patches', patchEmbed(pixels, { weight: P('embeddings.patch.weight'), bias: P('embeddings.patch.bias') }, c.patchSize)); // [B,N,H]
   const cls = tf.tile(P('embeddings.cls'), [batchSize, 1, 1]); // [1,1,H] -> [B,1,H]
-  let x = tf.add(tf.concat([cls, patches], 1), P('embeddings.position')); // [B,1+N,H] + [1,1+N,H]
+  let x = tap(sink, 'embeddings', tf.add(tf.concat([cls, patches], 1), P('embeddings.position'))); // [B,1+N,H] + [1,1+N,H]
 
   const layerOpts = { heads: c.heads, scaleScores: true, placement: 'pre' as const, norm: { kind: 'layer' as const, eps: c.layerNormEps }, activation: c.activation };
   for (let i = 0; i < c.layers; i++) {
     if (options.taps) outputs[`hidden_states.${i}`] = x;
-    const r = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), layerOpts, { x });
+    const r = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), blockOptions(options, `layer.${i}`, layerOpts), { x });
     x = r.out;
     if (options.taps) outputs[`attentions.${i}`] = r.selfProbs;
   }
   // HF's hidden_states end with the raw last layer output; the final norm is last_hidden_state.
   if (options.taps) outputs[`hidden_states.${c.layers}`] = x;
-  const normed = layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps);
+  const normed = tap(sink, 'final_norm', layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps));
   if (options.taps) outputs.last_hidden_state = normed;
   const first = tf.slice(normed, [0, 0, 0], [batchSize, 1, c.hidden]).reshape([batchSize, c.hidden]); // [CLS]: [B,1+N,H] -> [B,H]
-  const logits = linear(first, linearParams(P, 'classifier', true)); // [B, labels]
+  const logits = tap(sink, 'logits', linear(first, linearParams(P, 'classifier', true))); // [B, labels]
   outputs.logits = logits;
 
   let loss: Tensor = tf.scalar(Number.NaN);

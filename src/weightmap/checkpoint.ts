@@ -3,6 +3,7 @@
  * to lazily read tensors. Readers know file formats, never model families; maps (weightmap/maps)
  * know model families, never file formats.
  */
+import { InputError } from '../errors.ts';
 
 /** Element types as safetensors spells them; torch storages and Megatron shards map onto these. */
 export type DType =
@@ -20,6 +21,11 @@ export interface TensorRef {
   readonly file: string;
   /** Values widened to float32 (F16/BF16/F64/integers converted). C order. */
   toFloat32(): Float32Array;
+  /**
+   * Values as float64, exact for F64 (where toFloat32 would round them): what a float64 reference
+   * record needs. Readers of formats that hold float64 tensors provide it.
+   */
+  toFloat64?(): Float64Array;
   /** Integer values as int32; throws InputError if a value does not fit. C order. */
   toInt32(): Int32Array;
 }
@@ -63,4 +69,23 @@ export function inMemoryTensor(
     toFloat32: () => (values instanceof Float32Array ? values : Float32Array.from(values)),
     toInt32: () => (values instanceof Int32Array ? values : Int32Array.from(values, (v) => Math.trunc(v))),
   };
+}
+
+/**
+ * One checkpoint made of several files of one format (an encoder graph and a decoder graph that
+ * each hold their half of the weights). A name in more than one file must have one shape there;
+ * the first file's tensor is kept (exporters repeat shared weights, such as T5's embedding).
+ */
+export function unionCheckpoint(parts: readonly Checkpoint[]): Checkpoint {
+  if (parts.length === 1) return parts[0];
+  const tensors = new Map<string, TensorRef>();
+  for (const part of parts) {
+    if (part.format !== parts[0].format) throw new InputError('files of one checkpoint must share a format', { file: part.path, expected: parts[0].format, actual: part.format });
+    for (const [name, t] of part.tensors) {
+      const seen = tensors.get(name);
+      if (seen && shapeString(seen.shape) !== shapeString(t.shape)) throw new InputError('a tensor repeated in another file has another shape', { file: part.path, tensor: name, expected: `${shapeString(seen.shape)} (${seen.file})`, actual: shapeString(t.shape) });
+      if (!seen) tensors.set(name, t);
+    }
+  }
+  return { format: parts[0].format, path: parts.map((p) => p.path).join(','), tensors, meta: { parts: parts.map((p) => ({ path: p.path, ...p.meta })) } };
 }

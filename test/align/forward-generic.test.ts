@@ -74,7 +74,9 @@ describe('forward check on other sizes', () => {
     const r = await align('--json', out);
     expect(r.exitCode).toBe(1);
     const v = JSON.parse(readFileSync(out, 'utf8'));
-    expect(v.forward.firstDivergence).toBe('initial/hidden_states.2');
-    expect(r.stdout).toContain('first divergence: initial/hidden_states.2');
+    // hidden_states.2 is layer 1's output, its final norm in post-LN BERT; layer 1's attention map still agrees.
+    expect(v.forward.firstDivergence).toBe('initial/layer.1/mlp_norm');
+    expect(v.forward.divergence).toMatchObject({ reference: 'hidden_states.2', lastPassing: 'initial/layer.1/attn.probs' });
+    expect(r.stdout).toContain('first divergence: initial/layer.1/mlp_norm');
   });
 });

@@ -48,7 +48,7 @@ function fakeRunner(behaviour: Record<string, Behaviour>, calls: RunSuiteOptions
   };
 }
 
-async function night(behaviour: Record<string, Behaviour>, extra: { backend?: string; suites?: string[]; root?: string } = {}) {
+async function night(behaviour: Record<string, Behaviour>, extra: { backend?: string; suites?: string[]; root?: string; steps?: number; date?: string } = {}) {
   const root = extra.root ?? baselines(Object.keys(behaviour));
   const calls: RunSuiteOptions[] = [];
   const lines: string[] = [];
@@ -56,8 +56,9 @@ async function night(behaviour: Record<string, Behaviour>, extra: { backend?: st
     baselinesDir: join(root, 'baselines'),
     reportsDir: join(root, 'reports'),
     suites: extra.suites,
-    steps: 50,
+    steps: extra.steps,
     backend: extra.backend,
+    date: extra.date,
     runSuite: fakeRunner(behaviour, calls),
     now: () => NIGHT,
     log: (l) => lines.push(l),
@@ -66,7 +67,8 @@ async function night(behaviour: Record<string, Behaviour>, extra: { backend?: st
   return { root, reports, result, calls, lines, index: readFileSync(join(reports, 'index.html'), 'utf8'), history: readHistory(join(reports, 'history.jsonl')) };
 }
 
-const rowStatus = (index: string, suite: string) => new RegExp(`data-suite="${suite}" data-backend="[^"]+" data-status="([a-z]+)"`).exec(index)?.[1];
+/** The status of a suite's row in the latest-night table (full runs only). */
+const rowStatus = (index: string, suite: string) => new RegExp(`data-suite="${suite}" data-backend="[^"]+" data-steps="full" data-status="([a-z]+)"`).exec(index)?.[1];
 
 describe('hasReferences', () => {
   it.each([
@@ -107,22 +109,28 @@ describe('selectSuites', () => {
 
 describe('parseNightlyArgs', () => {
   it('defaults to every suite in baselines/ and reports/', () => {
-    expect(parseNightlyArgs([])).toEqual({ suites: undefined, steps: undefined, backend: undefined, baselinesDir: 'baselines', reportsDir: 'reports' });
+    expect(parseNightlyArgs([])).toEqual({ suites: undefined, steps: undefined, backend: undefined, date: undefined, baselinesDir: 'baselines', reportsDir: 'reports' });
   });
 
-  it('reads --suites, --steps and --backend', () => {
-    expect(parseNightlyArgs(['--suites', 'bert, gpt2', '--steps', '50', '--backend', 'wasm'])).toMatchObject({ suites: ['bert', 'gpt2'], steps: 50, backend: 'wasm' });
+  it('reads --suites, --steps, --backend and --date', () => {
+    expect(parseNightlyArgs(['--suites', 'bert, gpt2', '--steps', '50', '--backend', 'wasm', '--date', '2026-01-05'])).toMatchObject({ suites: ['bert', 'gpt2'], steps: 50, backend: 'wasm', date: '2026-01-05' });
   });
 
-  it.each([[['--steps', '0']], [['--steps', '1.5']], [['--steps', 'x']], [['--suites', ',']], [['--frobnicate']], [['bert']]])('rejects %j as unusable input', (argv) => {
+  it('reads an empty --date (a CI variable left unset) as today', () => {
+    expect(parseNightlyArgs(['--date', '']).date).toBeUndefined();
+  });
+
+  it.each([[['--steps', '0']], [['--steps', '1.5']], [['--steps', 'x']], [['--suites', ',']], [['--frobnicate']], [['bert']], [['--date', '2026-1-5']], [['--date', 'today']]])('rejects %j as unusable input', (argv) => {
     expect(() => parseNightlyArgs(argv)).toThrow(InputError);
   });
 });
 
 describe('nightlyRunDirName', () => {
-  it('names the run by the backend asked for', () => {
+  it('names the run by the backend asked for, and by the step count when one was asked for', () => {
     expect(nightlyRunDirName()).toBe('auto');
     expect(nightlyRunDirName('tensorflow-gpu')).toBe('tensorflow-gpu');
+    expect(nightlyRunDirName('wasm', 50)).toBe('wasm-50steps');
+    expect(nightlyRunDirName(undefined, 2)).toBe('auto-2steps');
   });
 });
 
@@ -131,12 +139,12 @@ describe('runNightly', () => {
     const { reports, result, calls, history, index } = await night({ bert: 'aligned', gpt2: 'aligned' });
     expect(result.exitCode).toBe(0);
     expect(calls.map((c) => [c.suiteDir.split('/').pop(), c.steps, c.backend, c.runDirName, c.reportsDir])).toEqual([
-      ['bert', 50, undefined, 'auto', join(reports, 'nightly', '2026-01-05')],
-      ['gpt2', 50, undefined, 'auto', join(reports, 'nightly', '2026-01-05')],
+      ['bert', undefined, undefined, 'auto', join(reports, 'nightly', '2026-01-05')],
+      ['gpt2', undefined, undefined, 'auto', join(reports, 'nightly', '2026-01-05')],
     ]);
-    expect(history.map((h) => [h.date, h.suite, h.pass, h.runDir])).toEqual([
-      ['2026-01-05', 'bert', true, 'nightly/2026-01-05/bert/auto'],
-      ['2026-01-05', 'gpt2', true, 'nightly/2026-01-05/gpt2/auto'],
+    expect(history.map((h) => [h.date, h.suite, h.pass, h.steps, h.runDir])).toEqual([
+      ['2026-01-05', 'bert', true, null, 'nightly/2026-01-05/bert/auto'],
+      ['2026-01-05', 'gpt2', true, null, 'nightly/2026-01-05/gpt2/auto'],
     ]);
     expect(history[0]).toMatchObject({ backend: 'wasm', msPerStep: 12.5 });
     expect(history[0].forwardMaxAbsDiff).toBeCloseTo(7e-7, 15);
@@ -205,12 +213,37 @@ describe('runNightly', () => {
     const second = await night({ bert: 'aligned', gpt2: 'aligned' }, { root: first.root, suites: ['bert'] });
     expect(second.calls.map((c) => c.suiteDir.split('/').pop())).toEqual(['bert']);
     expect(existsSync(stale)).toBe(false);
+    // The rerun's line replaces the first run's: one line per run folder, no duplicates.
     expect(second.history.map((h) => [h.suite, h.pass])).toEqual([
-      ['bert', false],
       ['gpt2', true],
       ['bert', true],
     ]);
     expect(rowStatus(second.index, 'bert')).toBe('pass');
+  });
+
+  it('keeps a shorter run by hand apart from the night it shares a date with', async () => {
+    const full = await night({ bert: 'misaligned' }, { backend: 'wasm' });
+    const short = await night({ bert: 'aligned' }, { root: full.root, backend: 'wasm', steps: 50 });
+    expect(short.calls[0]).toMatchObject({ steps: 50, runDirName: 'wasm-50steps' });
+    expect(short.history.map((h) => [h.suite, h.pass, h.steps, h.runDir])).toEqual([
+      ['bert', false, null, 'nightly/2026-01-05/bert/wasm'],
+      ['bert', true, 50, 'nightly/2026-01-05/bert/wasm-50steps'],
+    ]);
+    // Both folders stay; the night's row is still the full run's red one.
+    expect(existsSync(join(short.reports, 'nightly', '2026-01-05', 'bert', 'wasm', 'verdict.json'))).toBe(true);
+    expect(existsSync(join(short.reports, 'nightly', '2026-01-05', 'bert', 'wasm-50steps', 'verdict.json'))).toBe(true);
+    expect(rowStatus(short.index, 'bert')).toBe('fail');
+    const error = await night({ bert: 'unusable' }, { root: full.root, backend: 'wasm', steps: 7 });
+    expect(JSON.parse(readFileSync(join(error.reports, 'nightly', '2026-01-05', 'bert', 'wasm-7steps', 'error.json'), 'utf8'))).toMatchObject({ steps: 7, backend: 'wasm' });
+    expect(error.history.at(-1)).toMatchObject({ steps: 7, runDir: 'nightly/2026-01-05/bert/wasm-7steps' });
+  });
+
+  it('files the run under the night it is given, whatever the clock says', async () => {
+    const { reports, history, result } = await night({ bert: 'aligned' }, { backend: 'wasm', date: '2026-01-04' });
+    expect(result.date).toBe('2026-01-04');
+    expect(history[0]).toMatchObject({ date: '2026-01-04', runDir: 'nightly/2026-01-04/bert/wasm' });
+    expect(existsSync(join(reports, 'nightly', '2026-01-04', 'bert', 'wasm', 'verdict.json'))).toBe(true);
+    await expect(night({ bert: 'aligned' }, { date: '5 Jan' })).rejects.toThrow(InputError);
   });
 
   it('reads the clock once, so a night crossing midnight stays one night', async () => {

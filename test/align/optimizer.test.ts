@@ -64,8 +64,18 @@ describe('clipping', () => {
     const g = [Float32Array.from([3, 0]), Float32Array.from([0, 4])];
     const norm = clipGradients(g, 1, 'torch');
     expect(norm).toBeCloseTo(5, 6);
-    expect(g[0][0]).toBeCloseTo(3 / (5 + 1e-6), 6);
-    expect(g[1][1]).toBeCloseTo(4 / (5 + 1e-6), 6);
+    // torch: clip_coef = max_norm / (total_norm + 1e-6), in float32.
+    const coef = f(f(1) / f(f(5) + f(1e-6)));
+    expect(g[0][0]).toBe(f(3 * coef));
+    expect(g[1][1]).toBe(f(4 * coef));
+  });
+
+  it('torch: the +1e-6 in the coefficient is there (a norm of 5e-6 clipped to 1e-6 scales by 1/6, not 1/5)', () => {
+    // At norms near 1e-6 the guard term dominates, so leaving it out changes the result by 20 %.
+    const g = [Float32Array.from([3e-6, 0]), Float32Array.from([0, 4e-6])];
+    clipGradients(g, 1e-6, 'torch');
+    expect(g[0][0] / f(3e-6)).toBeCloseTo(1 / 6, 6);
+    expect(g[1][1] / f(4e-6)).toBeCloseTo(1 / 6, 6);
   });
 
   it('a norm under the maximum leaves gradients untouched (both rules)', () => {

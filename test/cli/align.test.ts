@@ -43,11 +43,23 @@ describe('align CLI', () => {
       const r = await align([s.dir, '--steps', '10', '--json', json, '--no-report']);
       expect(r.exitCode).toBe(1);
       const v = JSON.parse(readFileSync(json, 'utf8'));
-      expect(v.forward.firstDivergence).toBe('initial/hidden_states.0');
+      // The embedding norm's output is hidden_states.0: the finest the stored tensors can name.
+      expect(v.forward.firstDivergence).toBe('initial/embeddings.norm');
+      expect(v.forward.divergence).toMatchObject({ reference: 'hidden_states.0', subBlock: 'embeddings.norm', lastPassing: null });
       expect(r.stdout).toContain('MISALIGNED');
     } finally {
       s.cleanup();
     }
+  });
+
+  it('--no-report writes no run folder; --json still saves the verdict', async () => {
+    const reports = join(work.dir, 'no-report');
+    const json = join(work.dir, 'no-report.json');
+    const r = await execa(TSX, ['src/cli/align.ts', 'bert', '--only', 'forward', '--no-report', '--json', json, '--reports', reports], { cwd: REPO, reject: false, env: { GITHUB_STEP_SUMMARY: '' } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(existsSync(reports)).toBe(false);
+    expect(r.stdout).not.toMatch(/^report: /m);
+    expect(JSON.parse(readFileSync(json, 'utf8')).forward.pass).toBe(true);
   });
 
   it('the step count defaults to the reference curve length of any fixture-shaped folder', async () => {
@@ -75,7 +87,7 @@ describe('align CLI', () => {
 
   it.each([
     ['an unknown suite', ['no-such-suite'], /no such suite folder/],
-    ['an unknown backend', ['bert', '--backend', 'webgpu'], /unknown backend "webgpu"/],
+    ['an unknown backend', ['bert', '--backend', 'metal'], /unknown backend "metal"/],
     ['a bad --only', ['bert', '--only', 'everything'], /unknown --only/],
     ['a bad --steps', ['bert', '--steps', '0'], /--steps must be a positive integer/],
     ['an unknown flag', ['bert', '--fast'], /Unknown option '--fast'/],
@@ -92,6 +104,11 @@ describe('align CLI', () => {
       const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
       writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...c, intermediate_size: 128 }));
     }, ['--only', 'forward'], /model\.safetensors: tensor "bert\.encoder\.layer\.0\.intermediate\.dense\.bias".*shape mismatch.*expected \[128\], got \[256\]/],
+    ['BERT batches without next_sentence_label', (dir: string) => {
+      const file = join(dir, 'batches.safetensors');
+      const kept = [...readSafetensors(file).tensors.values()].filter((t) => t.name !== 'next_sentence_label');
+      writeSafetensors(file, kept.map((t) => ({ name: t.name, dtype: 'I32' as const, shape: [...t.shape], data: t.toInt32() })));
+    }, ['--only', 'train', '--steps', '2'], /batches\.safetensors: tensor "next_sentence_label": no gradient reaches parameter .*missing next_sentence_label/],
   ])('%s exits 2 naming the file', async (_what, breakIt, args, message) => {
     const s = copySuite('bert', BERT_FILES);
     try {

@@ -1,6 +1,9 @@
 /**
  * `npm run baseline -- calibrate <suite>`: measures the float32 noise floor of a suite's training
- * curve on the current backend and proposes `tolerances.curve` from it.
+ * curve on the current backend, step by step. With --write the per-step spread is saved as
+ * `noise.<backend>.json`, from which the curve gate builds its envelope (max(floor, k · running
+ * maximum of the spread)) where the suite has no float64 replay of its reference. The table also
+ * shows what one uniform tolerance would have to be (the proposal below), for comparison.
  *
  * Method. The suite's training replay (the same code `align` runs) is run 1 + K times from the
  * suite's initial weights: run 0 unperturbed; run k = 1..K flips the last mantissa bit of each
@@ -45,7 +48,10 @@ import { train } from '../train/loop.ts';
 import type { ParamState } from '../train/optimizer.ts';
 import { LR_TOLERANCE } from './defaults.ts';
 import { appendHistory, timestamp, type HistoryEntry } from './history.ts';
-import { curveToleranceFor, loadManifest, setCurveTolerances, type Manifest } from './manifest.ts';
+import { curveToleranceFor, loadManifest, type Manifest } from './manifest.ts';
+import { noiseFileName, noiseFileSchema, type NoiseFile } from '../noise.ts';
+import { writeFileAtomic } from './atomic.ts';
+import { basename, join } from 'node:path';
 
 export const SAFETY = 5;
 export const PERTURBED_FRACTION = 0.5;
@@ -420,20 +426,38 @@ export function calibrationJson(c: Calibration): Record<string, unknown> {
   };
 }
 
-/** Writes the proposals into manifest.json (atomically) and then logs the change in history.jsonl. */
+/** Metrics whose tolerance can follow a noise curve: losses and the gradient norm, not the LR schedule or counts. */
+function followsNoise(m: MetricCalibration): boolean {
+  return m.form === 'absolute' || m.form === 'relative';
+}
+
+/**
+ * Saves the measured spread, per step and metric, as `noise.<backend>.json` in the suite
+ * (atomically), then logs it in history.jsonl. The curve gate reads it as the envelope's noise
+ * where the suite has no float64 replay of the reference (noise.ts).
+ */
 export function writeCalibration(c: Calibration): HistoryEntry {
-  const before = loadManifest(c.suiteDir);
-  const proposals = Object.fromEntries(c.metrics.filter((m) => m.proposed).map((m) => [m.metric, m.proposed!]));
-  setCurveTolerances(c.suiteDir, proposals);
+  const file = join(c.suiteDir, noiseFileName(c.backend));
+  const noise: NoiseFile = {
+    schema: 1,
+    suite: c.suite,
+    backend: c.backend,
+    createdAt: timestamp(),
+    method: `max_k |run_k − run_0| over 1 + ${c.perturbedRuns} replays, run k kicked by one ulp on ${Math.round(c.fraction * 100)}% of the weights before training and after every update (npm run baseline -- calibrate)`,
+    steps: c.curves[0].steps,
+    spread: Object.fromEntries(c.metrics.filter(followsNoise).map((m) => [m.metric, m.spread.byStep])),
+  };
+  noiseFileSchema.parse(noise);
+  writeFileAtomic(file, `${JSON.stringify(noise)}\n`);
   const entry: HistoryEntry = {
-    when: timestamp(),
+    when: noise.createdAt,
     action: 'calibrate',
-    reason: `calibrate: ${c.safety} × float32 noise floor of 1 + ${c.perturbedRuns} one-ulp-perturbed runs × ${c.steps} steps on ${c.backend}`,
+    reason: `calibrate: float32 noise of 1 + ${c.perturbedRuns} one-ulp-perturbed runs × ${c.steps} steps on ${c.backend}, saved per step as ${basename(file)}`,
     backend: c.backend,
     steps: c.steps,
     perturbedRuns: c.perturbedRuns,
-    old: Object.fromEntries(Object.keys(proposals).map((k) => [k, curveToleranceFor(before, k) ?? null])),
-    new: proposals,
+    file: basename(file),
+    maxSpread: Object.fromEntries(c.metrics.filter(followsNoise).map((m) => [m.metric, m.spread.max])),
   };
   appendHistory(c.suiteDir, entry);
   return entry;

@@ -13,11 +13,34 @@ import { DETERMINISTIC, type CurveTolerance } from '../compare-curve.ts';
 export const FORWARD_ATOL = 1e-5;
 export const FORWARD_RTOL = 0;
 
-/** The total loss and every loss part (`*_loss`): 1000 float32 steps drift, but not by 1e-3 nats. */
-export const LOSS_TOLERANCE: CurveTolerance = { policy: 'approximate', atol: 1e-3, rtol: 0, allowedFailingSteps: 0 };
+/**
+ * With the reference's float64 forward record: widen each row's tolerance to k × the reference's
+ * own error in that row. Measured on the shipped suites: our worst row is 2.9× the reference's
+ * (t5's final logits), so k = 10 as for curves.
+ */
+export const FORWARD_ENVELOPE = { k: 10 };
 
-/** Pre-clip global norm: a sum of squares over every gradient, so it carries the most rounding. */
-export const GRAD_NORM_TOLERANCE: CurveTolerance = { policy: 'approximate', atol: 1e-2, rtol: 1e-2, allowedFailingSteps: 0 };
+/**
+ * How far a correct float32 port may be from the reference, relative to the reference's own
+ * measured precision (|ref32 − ref64| from train_curve.float64.json, or our one-ulp calibration):
+ * measured on the shipped suites over 1000 steps, our wasm replay stays within 4.3× the running
+ * maximum of that precision (gpt2's loss at step 31; 3.7× for t5's grad norm at step 107), so 10×
+ * leaves room while keeping the early-step gate at the floor.
+ */
+export const ENVELOPE_K = 10;
+
+/**
+ * The total loss and every loss part (`*_loss`). Without a measured noise: 1000 float32 steps
+ * drift, but not by 1e-3 nats. With one: a floor of 1e-5 — early steps of a correct port agree to
+ * ~1e-6 — widened to 10× the noise where training makes the reference itself imprecise.
+ */
+export const LOSS_TOLERANCE: CurveTolerance = { policy: 'approximate', atol: 1e-3, rtol: 0, allowedFailingSteps: 0, envelope: { k: ENVELOPE_K, atol: 1e-5, rtol: 0 } };
+
+/**
+ * Pre-clip global norm: a sum of squares over every gradient, so it carries the most rounding.
+ * With a measured noise, the floor is relative too (norms reach 15 at gradient spikes).
+ */
+export const GRAD_NORM_TOLERANCE: CurveTolerance = { policy: 'approximate', atol: 1e-2, rtol: 1e-2, allowedFailingSteps: 0, envelope: { k: ENVELOPE_K, atol: 1e-5, rtol: 1e-5 } };
 
 /**
  * The LR is schedule arithmetic, not training: it must match to double rounding. rtol alone would

@@ -6,13 +6,14 @@
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
-import type { CurveTolerance } from '../compare-curve.ts';
+import type { CurveTolerance, EnvelopeRule } from '../compare-curve.ts';
 import { DETERMINISTIC } from '../compare-curve.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { InputError } from '../../errors.ts';
 import {
   DEFAULT_CURVE_TOLERANCES,
   FORWARD_ATOL,
+  FORWARD_ENVELOPE,
   FORWARD_RTOL,
   GENERATION_LOGIT_ATOL,
   GENERATION_LOGIT_RTOL,
@@ -27,11 +28,15 @@ export const MANIFEST_FILE = 'manifest.json';
 
 const nonNegative = z.number().nonnegative();
 
+const envelopeSchema = z.strictObject({ k: z.number().positive(), atol: nonNegative.default(0), rtol: nonNegative.default(0) });
+
 const toleranceSchema = z.strictObject({
   policy: z.enum(['deterministic', 'approximate']).default('approximate'),
   atol: nonNegative.default(0),
   rtol: nonNegative.default(0),
   allowedFailingSteps: z.number().int().nonnegative().default(0),
+  // Absent: the metric's default envelope rule; false: never follow a measured noise.
+  envelope: z.union([envelopeSchema, z.literal(false)]).optional(),
 });
 
 export const referenceEntrySchema = z.strictObject({
@@ -65,6 +70,8 @@ const manifestFileSchema = z.strictObject({
           rtol: nonNegative.optional(),
           // Per reference tensor name (without the initial/ or final/ prefix), with the reason.
           tensors: z.record(z.string(), z.strictObject({ atol: nonNegative, rtol: nonNegative.default(0), reason: z.string().min(1) })).optional(),
+          // With forward_*.float64.safetensors: k × the reference's own error per row; false: never.
+          envelope: z.union([z.strictObject({ k: z.number().positive() }), z.literal(false)]).optional(),
         })
         .optional(),
       curve: z.record(z.string(), toleranceSchema).optional(),
@@ -88,7 +95,7 @@ export interface Manifest {
   family: FamilyName;
   reference: Provenance;
   tolerances: {
-    forward: { atol: number; rtol: number; tensors: Record<string, { atol: number; rtol: number; reason: string }> };
+    forward: { atol: number; rtol: number; tensors: Record<string, { atol: number; rtol: number; reason: string }>; envelope?: { k: number } };
     curve: Record<string, CurveTolerance>;
     golden: CurveTolerance;
     generation: { logitAtol: number; logitRtol: number };
@@ -114,14 +121,19 @@ export function loadManifest(suiteDir: string): Manifest {
     names.add(r.name);
   }
   const curve: Record<string, CurveTolerance> = { ...DEFAULT_CURVE_TOLERANCES };
-  for (const [metric, tol] of Object.entries(m.tolerances?.curve ?? {})) curve[metric] = normalise(tol);
+  for (const [metric, tol] of Object.entries(m.tolerances?.curve ?? {})) curve[metric] = normalise(tol, defaultFor(metric)?.envelope);
   return {
     schema: 1,
     suite: m.suite ?? basename(resolve(suiteDir)),
     family: m.family ?? deriveFamily(suiteDir),
     reference: m.reference ?? defaultProvenance(suiteDir),
     tolerances: {
-      forward: { atol: m.tolerances?.forward?.atol ?? FORWARD_ATOL, rtol: m.tolerances?.forward?.rtol ?? FORWARD_RTOL, tensors: m.tolerances?.forward?.tensors ?? {} },
+      forward: {
+        atol: m.tolerances?.forward?.atol ?? FORWARD_ATOL,
+        rtol: m.tolerances?.forward?.rtol ?? FORWARD_RTOL,
+        tensors: m.tolerances?.forward?.tensors ?? {},
+        ...(m.tolerances?.forward?.envelope === false ? {} : { envelope: m.tolerances?.forward?.envelope ?? FORWARD_ENVELOPE }),
+      },
       curve,
       golden: m.tolerances?.golden ? normalise(m.tolerances.golden) : GOLDEN_TOLERANCE,
       generation: { logitAtol: m.tolerances?.generation?.logitAtol ?? GENERATION_LOGIT_ATOL, logitRtol: m.tolerances?.generation?.logitRtol ?? GENERATION_LOGIT_RTOL },
@@ -142,9 +154,20 @@ export function curveToleranceFor(manifest: Manifest, metric: string): CurveTole
   return undefined;
 }
 
-/** A deterministic tolerance ignores atol/rtol; keep them 0 so reports do not suggest otherwise. */
-function normalise(tol: CurveTolerance): CurveTolerance {
-  return tol.policy === 'deterministic' ? DETERMINISTIC : tol;
+/** The default tolerance of a metric: its own, or the total loss's for a loss part. */
+function defaultFor(metric: string): CurveTolerance | undefined {
+  return DEFAULT_CURVE_TOLERANCES[metric] ?? (metric.endsWith('_loss') ? DEFAULT_CURVE_TOLERANCES.loss : undefined);
+}
+
+/**
+ * A deterministic tolerance ignores atol/rtol; keep them 0 so reports do not suggest otherwise.
+ * An approximate one keeps the default envelope rule unless it names its own or turns it off.
+ */
+function normalise(tol: z.infer<typeof toleranceSchema>, defaultEnvelope?: EnvelopeRule): CurveTolerance {
+  if (tol.policy === 'deterministic') return DETERMINISTIC;
+  const { envelope, ...plain } = tol;
+  const rule = envelope === false ? undefined : (envelope ?? defaultEnvelope);
+  return rule ? { ...plain, envelope: rule } : plain;
 }
 
 /** Without a manifest, the HF config at least says which transformers wrote it. */
@@ -173,23 +196,5 @@ export function registerReference(suiteDir: string, entry: ReferenceEntry): void
     ? raw.references.filter((r: unknown) => (r as { name?: unknown } | null)?.name !== entry.name)
     : [];
   raw.references = [...kept, entry];
-  writeFileAtomic(file, `${JSON.stringify(raw, null, 2)}\n`);
-}
-
-/**
- * Sets `tolerances.curve.<metric>` for the given metrics in manifest.json, editing the file's own
- * JSON like `registerReference`: other metrics' tolerances and every other key stay as written.
- * The edited file is validated before it replaces the old one, so a bad value never lands on disk.
- */
-export function setCurveTolerances(suiteDir: string, tolerances: Readonly<Record<string, CurveTolerance>>): void {
-  const file = join(suiteDir, MANIFEST_FILE);
-  const raw = (existsSync(file) ? readJsonFile(file) : { schema: 1 }) as Record<string, unknown>;
-  const oldTolerances = (raw.tolerances ?? {}) as Record<string, unknown>;
-  const oldCurve = (oldTolerances.curve ?? {}) as Record<string, unknown>;
-  const curve: Record<string, unknown> = { ...oldCurve };
-  for (const [metric, tol] of Object.entries(tolerances)) curve[metric] = toleranceSchema.parse({ ...tol });
-  raw.tolerances = { ...oldTolerances, curve };
-  const parsed = manifestFileSchema.safeParse(raw);
-  if (!parsed.success) throw new InputError(describeZodIssue(parsed.error), { file, cause: parsed.error });
   writeFileAtomic(file, `${JSON.stringify(raw, null, 2)}\n`);
 }

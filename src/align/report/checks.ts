@@ -8,7 +8,7 @@
  * Infinity); they are printed as "non-finite", never as 0 or blank, because a missing step is
  * exactly such a number and must not read as a pass.
  */
-import type { MetricComparison, TensorComparison, Verdict } from '../verdict.ts';
+import type { ForwardVerdict, MetricComparison, TensorComparison, Verdict } from '../verdict.ts';
 
 export type CheckSection = 'forward' | 'train' | 'generation' | 'golden' | 'verdict';
 
@@ -53,8 +53,62 @@ export function formatTolerance(atol: number, rtol: number, policy?: MetricCompa
   return `atol ${formatNumber(atol)} + rtol ${formatNumber(rtol)}·|ref|`;
 }
 
+/** A metric's tolerance in words: the plain rule, or the envelope with its source and its widest value. */
+export function describeMetricTolerance(m: MetricComparison): string {
+  const plain = formatTolerance(m.atol, m.rtol, m.policy);
+  const e = m.envelope;
+  if (!e) return plain;
+  const widest = e.tolerance.length ? Math.max(...e.tolerance) : Number.NaN;
+  const fromNoise = e.bounds.find((b) => b.by === 'noise');
+  return `max(${plain}, ${formatNumber(e.k)} × noise of ${e.source}): the floor${fromNoise ? ` until step ${fromNoise.fromStep}, then the noise` : ' throughout'}; widest ${formatNumber(widest)}`;
+}
+
+/** A tensor's tolerance in words, with the float64 envelope when one applied. */
+export function describeTensorTolerance(t: TensorComparison): string {
+  const plain = formatTolerance(t.atol, t.rtol);
+  const e = t.envelope;
+  if (!e) return plain;
+  return `max(${plain}, ${formatNumber(e.k)} × row noise of ${e.source}): widened ${e.widenedElements} element(s), widest ${formatNumber(e.maxTolerance)}`;
+}
+
+/** The tolerance at reference step index i of a metric comparison (the band reports draw). */
+export function toleranceAtIndex(m: MetricComparison, i: number, ref: number): number {
+  if (m.policy === 'deterministic') return 0;
+  return m.envelope ? (m.envelope.tolerance[i] ?? Number.NaN) : m.atol + m.rtol * Math.abs(ref);
+}
+
+/**
+ * The forward tensor to mark as where divergence starts: the one firstDivergence names, or, when
+ * that names a sub-block checkpoint, the stored tensor that checkpoint was compared with.
+ */
+export function divergentTensor(f: ForwardVerdict): string | null {
+  if (f.tensors.some((t) => t.name === f.firstDivergence)) return f.firstDivergence;
+  const d = f.divergence;
+  const stored = d ? `${d.run}/${d.reference}` : null;
+  return stored && f.tensors.some((t) => t.name === stored) ? stored : null;
+}
+
+/** One check for the sub-block walk: it fails with the first divergence named. */
+function checkpointsCheck(f: ForwardVerdict): Check | undefined {
+  const cps = f.checkpoints;
+  if (!cps || cps.length === 0) return undefined;
+  const trusted = cps.filter((c) => c.match !== 'value');
+  const failing = trusted.filter((c) => !c.pass);
+  const d = f.divergence;
+  const where = d ? `first divergence ${d.name} (max|diff| ${formatNumber(d.maxAbsDiff)}, cosine ${d.cosine.toFixed(6)}, vs ${d.reference} by ${d.match}${d.lastPassing ? `, after ${d.lastPassing}` : ''})` : 'none diverge';
+  return {
+    section: 'forward',
+    name: 'sub-block checkpoints',
+    status: failing.length === 0 ? 'pass' : 'fail',
+    maxAbsDiff: trusted.reduce((m, c) => Math.max(m, c.maxAbsDiff), 0),
+    tolerance: formatTolerance(f.atol, f.rtol),
+    failing: failing.length === 0 ? '' : `${failing.length} of ${trusted.length} over tolerance; ${where}`,
+    message: `${cps.length} checkpoints (${cps.length - trusted.length} matched by value, not gating); ${where}`,
+  };
+}
+
 function tensorCheck(t: TensorComparison, firstDivergence: string | null): Check {
-  const tolerance = formatTolerance(t.atol, t.rtol);
+  const tolerance = describeTensorTolerance(t);
   const first = t.name === firstDivergence ? '; first divergent tensor' : '';
   return {
     section: 'forward',
@@ -70,7 +124,7 @@ function tensorCheck(t: TensorComparison, firstDivergence: string | null): Check
 }
 
 function metricCheck(section: 'train' | 'golden', m: MetricComparison): Check {
-  const tolerance = formatTolerance(m.atol, m.rtol, m.policy);
+  const tolerance = describeMetricTolerance(m);
   const first = m.firstFailingStep === null ? '' : `, first at step ${m.firstFailingStep}`;
   const failing = m.failingSteps > 0 ? `${m.failingSteps} of ${m.steps} steps (${m.allowedFailingSteps} allowed)${first}` : '';
   const at = m.maxAbsDiffStep === null ? '' : ` at step ${m.maxAbsDiffStep}`;
@@ -84,7 +138,7 @@ function metricCheck(section: 'train' | 'golden', m: MetricComparison): Check {
     message:
       `${m.metric}: max|diff| ${formatNumber(m.maxAbsDiff)}${at}, max rel ${formatNumber(m.maxRelDiff)}; ` +
       `tolerance ${tolerance}; failing steps ${m.failingSteps}/${m.steps} (${m.allowedFailingSteps} allowed); ` +
-      `first failing step ${m.firstFailingStep ?? 'none'}`,
+      `first failing step ${m.firstFailingStep ?? 'none'}${m.hint ? `; ${m.hint}` : ''}`,
   };
 }
 
@@ -109,7 +163,10 @@ export function verdictChecks(verdict: Verdict): Check[] {
   const { forward, train, generation, golden } = verdict;
 
   if (forward) {
-    const items = forward.tensors.map((t) => tensorCheck(t, forward.firstDivergence));
+    const divergent = divergentTensor(forward);
+    const items = forward.tensors.map((t) => tensorCheck(t, divergent));
+    const walk = checkpointsCheck(forward);
+    if (walk) items.push(walk);
     const why = forward.tensors.length === 0 ? 'no forward tensors were compared' : 'forward failed although every tensor passed';
     checks.push(...withOverall('forward', forward.pass, items, why));
   }

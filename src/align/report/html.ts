@@ -10,9 +10,9 @@
  */
 import { describeAdapterLine } from '../../backend/webgpu.ts';
 import type { Curve } from '../curve.ts';
-import { isClose } from '../compare-curve.ts';
-import type { MetricComparison, TensorComparison, Verdict } from '../verdict.ts';
-import { type Check, type CheckStatus, firstMismatch, formatNumber, formatTolerance, verdictChecks } from './checks.ts';
+import { DETERMINISTIC, isClose } from '../compare-curve.ts';
+import type { CheckpointComparison, Divergence, MetricComparison, TensorComparison, Verdict } from '../verdict.ts';
+import { type Check, type CheckStatus, describeMetricTolerance, describeTensorTolerance, divergentTensor, firstMismatch, formatNumber, formatTolerance, toleranceAtIndex, verdictChecks } from './checks.ts';
 import { type PlotSpec, type PlotTrace, escapeHtml, plotDiv, renderPage, table } from './page.ts';
 
 export interface RunReportInput {
@@ -69,11 +69,11 @@ function line(name: string, x: readonly number[], y: ReadonlyArray<number | null
 function lossPlot(steps: number[], ours: Array<number | null>, ref: Array<number | null>, cmp: MetricComparison | undefined): PlotSpec {
   const traces: PlotTrace[] = [];
   if (cmp) {
-    const tol = ref.map((r) => (r === null ? null : cmp.policy === 'deterministic' ? 0 : cmp.atol + cmp.rtol * Math.abs(r)));
+    const tol = ref.map((r, i) => (r === null ? null : toleranceAtIndex(cmp, i, r)));
     // The band is two traces: an invisible lower edge, then the upper edge filled down to it.
     traces.push(line('band lower', steps, ref.map((r, i) => (r === null ? null : r - (tol[i] as number))), COLOUR.band, { line: { width: 0 }, showlegend: false, hoverinfo: 'skip' }));
     traces.push(
-      line(`tolerance band (${formatTolerance(cmp.atol, cmp.rtol, cmp.policy)})`, steps, ref.map((r, i) => (r === null ? null : r + (tol[i] as number))), COLOUR.band, {
+      line(cmp.envelope ? `tolerance envelope (max(floor, ${cmp.envelope.k} × noise of ${cmp.envelope.source}))` : `tolerance band (${formatTolerance(cmp.atol, cmp.rtol, cmp.policy)})`, steps, ref.map((r, i) => (r === null ? null : r + (tol[i] as number))), COLOUR.band, {
         line: { width: 0 },
         fill: 'tonexty',
         fillcolor: COLOUR.band,
@@ -84,9 +84,13 @@ function lossPlot(steps: number[], ours: Array<number | null>, ref: Array<number
   traces.push(line('reference', steps, ref, COLOUR.reference));
   traces.push(line('ours', steps, ours, COLOUR.ours));
   if (cmp) {
-    // The same rule as the comparison (compare-curve.isClose), so the red marks are the failing steps the verdict counted.
-    const tol = { policy: cmp.policy, atol: cmp.atol, rtol: cmp.rtol, allowedFailingSteps: cmp.allowedFailingSteps };
-    const bad = steps.map((_, i) => i).filter((i) => ref[i] !== null && !isClose(ours[i] ?? Number.POSITIVE_INFINITY, ref[i] as number, tol));
+    // The same rule as the comparison (the verdict's own per-step tolerance), so the red marks are the failing steps it counted.
+    const bad = steps.map((_, i) => i).filter((i) => {
+      if (ref[i] === null) return false;
+      const a = ours[i] ?? Number.POSITIVE_INFINITY;
+      const r = ref[i] as number;
+      return cmp.policy === 'deterministic' ? !isClose(a, r, DETERMINISTIC) : !(Number.isFinite(a) && Math.abs(a - r) <= toleranceAtIndex(cmp, i, r));
+    });
     if (bad.length > 0) {
       traces.push({
         type: 'scatter',
@@ -110,7 +114,8 @@ function diffPlot(steps: number[], ours: Array<number | null>, ref: Array<number
   const diff = steps.map((_, i) => (ours[i] === null || ref[i] === null ? null : Math.abs((ours[i] as number) - (ref[i] as number))));
   const traces: PlotTrace[] = [line('|ours − reference|', steps, forLogAxis(diff), COLOUR.ours)];
   if (cmp && cmp.policy !== 'deterministic') {
-    traces.push(line('tolerance atol + rtol·|ref|', steps, forLogAxis(ref.map((r) => (r === null ? null : cmp.atol + cmp.rtol * Math.abs(r)))), COLOUR.tolerance, { line: { color: COLOUR.tolerance, dash: 'dash', width: 1 } }));
+    const name = cmp.envelope ? `tolerance: max(floor, ${cmp.envelope.k} × noise of ${cmp.envelope.source})` : 'tolerance atol + rtol·|ref|';
+    traces.push(line(name, steps, forLogAxis(ref.map((r, i) => (r === null ? null : toleranceAtIndex(cmp, i, r)))), COLOUR.tolerance, { line: { color: COLOUR.tolerance, dash: 'dash', width: 1 } }));
   }
   const exact = diff.filter((d) => d === 0).length;
   return {
@@ -164,6 +169,40 @@ function forwardPlot(tensors: readonly TensorComparison[], firstDivergence: stri
   };
 }
 
+/**
+ * Sub-block checkpoints in model order: where the error jumps is where the port computes something
+ * else. Marker shape says how the reference value was matched (a value match is a guess).
+ */
+function checkpointPlot(checkpoints: readonly CheckpointComparison[], divergence: Divergence | null | undefined): PlotSpec {
+  const names = checkpoints.map((c) => c.name);
+  const symbol = { output: 'circle', scope: 'circle', value: 'diamond-open' } as const;
+  const traces: PlotTrace[] = [
+    {
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: 'max|diff|',
+      x: names,
+      y: forLogAxis(checkpoints.map((c) => c.maxAbsDiff)),
+      line: { color: COLOUR.reference, width: 1 },
+      marker: { color: checkpoints.map((c) => (c.pass ? COLOUR.pass : COLOUR.fail)), symbol: checkpoints.map((c) => symbol[c.match]), size: 7 },
+      hovertext: checkpoints.map((c) => `${c.name}: max|diff| ${formatNumber(c.maxAbsDiff)}, cosine ${c.cosine.toFixed(6)} (${c.pass ? 'pass' : 'FAIL'}) vs ${c.reference} [${c.match}]`),
+      hoverinfo: 'text',
+    },
+    { type: 'scatter', mode: 'lines', name: 'atol (tolerance floor)', x: names, y: forLogAxis(checkpoints.map((c) => c.atol)), line: { color: COLOUR.tolerance, dash: 'dash', width: 1 } },
+  ];
+  const first = checkpoints.find((c) => c.name === divergence?.name);
+  if (first) {
+    traces.push({ type: 'scatter', mode: 'markers', name: `first divergence: ${first.name}`, x: [first.name], y: forLogAxis([first.maxAbsDiff]), cliponaxis: false, marker: { color: COLOUR.fail, symbol: 'star', size: 14 } });
+  }
+  const layout = baseLayout('Sub-block checkpoints: max|diff| in model order (log scale)', 'max|diff|', true);
+  return {
+    id: 'plot-checkpoints',
+    traces,
+    layout: { ...layout, height: 520, margin: { l: 70, r: 20, t: 80, b: 200 }, xaxis: { tickangle: -60, automargin: true }, hovermode: 'closest' },
+    caption: 'Each point is one of our sub-block values against its reference value, in the order the model computes them. Green passes, red fails; open diamonds were matched by value (a guess), not by name or module scope. Exact zeros are not drawn on a log axis.',
+  };
+}
+
 const CORE_METRICS = new Set(['loss', 'lr', 'grad_norm']);
 
 /** Every plot the report draws for this run, in page order. */
@@ -183,7 +222,8 @@ export function runPlots(run: RunReportInput): PlotSpec[] {
     const parts = [...new Set([...Object.keys(referenceCurve?.metrics ?? {}), ...Object.keys(curve?.metrics ?? {})])].filter((m) => !CORE_METRICS.has(m)).sort();
     for (const part of parts) plots.push(pairPlot(`plot-part-${part.replace(/[^A-Za-z0-9_-]/g, '_')}`, `Loss part: ${part}`, part, steps, curve, referenceCurve));
   }
-  if (verdict.forward && verdict.forward.tensors.length > 0) plots.push(forwardPlot(verdict.forward.tensors, verdict.forward.firstDivergence));
+  if (verdict.forward && verdict.forward.tensors.length > 0) plots.push(forwardPlot(verdict.forward.tensors, divergentTensor(verdict.forward)));
+  if (verdict.forward?.checkpoints && verdict.forward.checkpoints.length > 0) plots.push(checkpointPlot(verdict.forward.checkpoints, verdict.forward.divergence));
   return plots;
 }
 
@@ -224,10 +264,9 @@ function checksSection(checks: readonly Check[]): string {
 
 function metricsTable(metrics: readonly MetricComparison[]): string {
   const rows = metrics.map((m) => [
-    `<code>${escapeHtml(m.metric)}</code>`,
+    `<code>${escapeHtml(m.metric)}</code>${m.hint ? `<br><span class="note">${escapeHtml(m.hint)}</span>` : ''}`,
     escapeHtml(m.policy),
-    num(m.atol),
-    num(m.rtol),
+    escapeHtml(describeMetricTolerance(m)),
     String(m.steps),
     num(m.maxAbsDiff),
     m.maxAbsDiffStep === null ? '—' : String(m.maxAbsDiffStep),
@@ -236,13 +275,13 @@ function metricsTable(metrics: readonly MetricComparison[]): string {
     m.firstFailingStep === null ? '—' : String(m.firstFailingStep),
     passCell(m.pass),
   ]);
-  return table(['metric', 'policy', 'atol', 'rtol', 'steps', 'max|diff|', 'at step', 'max rel', 'failing / allowed', 'first failing', 'result'], rows, metrics.map((m) => (m.pass ? '' : 'class="fail"')));
+  return table(['metric', 'policy', 'tolerance', 'steps', 'max|diff|', 'at step', 'max rel', 'failing / allowed', 'first failing', 'result'], rows, metrics.map((m) => (m.pass ? '' : 'class="fail"')));
 }
 
 function trainSection(run: RunReportInput, plots: readonly PlotSpec[]): string {
   const t = run.verdict.train;
   // Every spec handed to renderPage needs its div, so the curve plots decide as much as the verdict.
-  const curvePlots = plots.filter((p) => p.id !== 'plot-forward');
+  const curvePlots = plots.filter((p) => p.id !== 'plot-forward' && p.id !== 'plot-checkpoints');
   if (!t && curvePlots.length === 0) return '';
   const missing = !run.curve || !run.referenceCurve ? `<p class="note">Curves missing from the run folder (${[!run.curve && 'curve.json', !run.referenceCurve && 'reference-curve.json'].filter(Boolean).join(', ')}): only the numbers below are shown.</p>` : '';
   const stopped = t?.stoppedAt ? `<p class="bad">Training stopped early at step ${t.stoppedAt.step}: ${escapeHtml(t.stoppedAt.reason)}</p>` : '';
@@ -253,9 +292,22 @@ function forwardSection(verdict: Verdict, plots: readonly PlotSpec[]): string {
   const f = verdict.forward;
   if (!f) return '';
   const plot = plots.find((p) => p.id === 'plot-forward');
-  const rows = f.tensors.map((t) => [`<code>${escapeHtml(t.name)}</code>`, escapeHtml(`[${t.shape.join(', ')}]`), String(t.compared), num(t.maxAbsDiff), num(t.maxRelDiff), num(t.atol), num(t.rtol), passCell(t.pass)]);
-  const attrsPerRow = f.tensors.map((t) => [t.pass ? '' : 'fail', t.name === f.firstDivergence ? 'first-divergence' : ''].filter(Boolean).join(' ')).map((c) => (c ? `class="${c}"` : ''));
-  return `<h2 id="forward">Forward: ${f.pass ? 'pass' : 'FAIL'} (first divergence: ${escapeHtml(f.firstDivergence ?? 'none')})</h2>${plot ? plotDiv(plot) : '<p class="note">No tensors compared.</p>'}${table(['tensor', 'shape', 'elements', 'max|diff|', 'max rel', 'atol', 'rtol', 'result'], rows, attrsPerRow)}`;
+  const rows = f.tensors.map((t) => [`<code>${escapeHtml(t.name)}</code>`, escapeHtml(`[${t.shape.join(', ')}]`), String(t.compared), num(t.maxAbsDiff), num(t.maxRelDiff), escapeHtml(describeTensorTolerance(t)), passCell(t.pass)]);
+  const divergent = divergentTensor(f);
+  const attrsPerRow = f.tensors.map((t) => [t.pass ? '' : 'fail', t.name === divergent ? 'first-divergence' : ''].filter(Boolean).join(' ')).map((c) => (c ? `class="${c}"` : ''));
+  const source = f.reference ? `<p class="note">Reference: ${escapeHtml(f.reference.kind === 'onnx' ? 'ONNX graphs run live by' : 'stored tensors')} ${f.reference.runtime ? escapeHtml(`${f.reference.runtime.name} ${f.reference.runtime.version} (${f.reference.runtime.threads} thread, graph optimization ${f.reference.runtime.optimization})`) : ''} — ${f.reference.files.map((x) => `<code>${escapeHtml(x)}</code>`).join(', ')}</p>` : '';
+  return `<h2 id="forward">Forward: ${f.pass ? 'pass' : 'FAIL'} (first divergence: ${escapeHtml(f.firstDivergence ?? 'none')})</h2>${source}${plot ? plotDiv(plot) : '<p class="note">No tensors compared.</p>'}${table(['tensor', 'shape', 'elements', 'max|diff|', 'max rel', 'tolerance', 'result'], rows, attrsPerRow)}${checkpointSection(f.checkpoints, f.divergence, plots)}`;
+}
+
+function checkpointSection(checkpoints: readonly CheckpointComparison[] | undefined, divergence: Divergence | null | undefined, plots: readonly PlotSpec[]): string {
+  if (!checkpoints || checkpoints.length === 0) return '';
+  const plot = plots.find((p) => p.id === 'plot-checkpoints');
+  const where = divergence
+    ? `<p class="bad">First divergence: <code>${escapeHtml(divergence.name)}</code> — layer ${escapeHtml(divergence.layer ?? '(none)')}, sub-block <code>${escapeHtml(divergence.subBlock)}</code>, max|diff| ${num(divergence.maxAbsDiff)}, cosine ${escapeHtml(divergence.cosine.toFixed(6))}; reference <code>${escapeHtml(divergence.reference)}</code> (matched by ${escapeHtml(divergence.match)})${divergence.lastPassing ? `; last passing: <code>${escapeHtml(divergence.lastPassing)}</code>` : ''}</p>`
+    : '<p>Every checkpoint is within tolerance.</p>';
+  const rows = checkpoints.map((c) => [`<code>${escapeHtml(c.name)}</code>`, `<code>${escapeHtml(c.reference)}</code>`, escapeHtml(c.match), escapeHtml(`[${c.shape.join(', ')}]`), num(c.maxAbsDiff), escapeHtml(c.cosine.toFixed(6)), num(c.atol), passCell(c.pass), escapeHtml(c.note)]);
+  const attrs = checkpoints.map((c) => [c.pass ? '' : 'fail', c.name === divergence?.name ? 'first-divergence' : ''].filter(Boolean).join(' ')).map((cls) => (cls ? `class="${cls}"` : ''));
+  return `<h3 id="checkpoints">Sub-block checkpoints</h3>${where}${plot ? plotDiv(plot) : ''}<details><summary>${checkpoints.length} checkpoints</summary>${table(['checkpoint', 'reference value', 'matched by', 'shape', 'max|diff|', 'cosine', 'atol', 'result', 'how matched'], rows, attrs)}</details>`;
 }
 
 function tokens(seq: readonly number[], against: readonly number[] | null): string {
@@ -278,7 +330,10 @@ function generationSection(verdict: Verdict): string {
       rowAttrs.push(c.pass ? '' : 'class="fail"');
     }
   }
-  const head = `cached = uncached: ${g.cachedEqualsUncached ? 'yes' : 'NO'} · matches reference: ${g.matchesReference ? 'yes' : 'NO'} · max logit diff ${formatNumber(g.maxLogitDiff)}`;
+  const tokensOk = g.tokensMatchReference ?? g.matchesReference;
+  const logitsOk = g.logitsWithinTolerance ?? g.matchesReference;
+  const tolerance = g.logitAtol === undefined ? '' : ` (tolerance ${formatNumber(g.logitAtol)}${g.logitEnvelope ? `: ${g.logitEnvelope}` : ''})`;
+  const head = `tokens = reference: ${tokensOk ? 'yes' : 'NO'} · cached = uncached: ${g.cachedEqualsUncached ? 'yes' : 'NO'} · step logits within tolerance: ${logitsOk ? 'yes' : 'NO'} · max logit diff ${formatNumber(g.maxLogitDiff)}${tolerance}`;
   return `<h2 id="generation">Generation: ${g.pass ? 'pass' : 'FAIL'}</h2><p>${escapeHtml(head)}</p><p class="note">Token ids; tokens that differ from the reference are highlighted.</p>${table(['case', 'sequence', 'tokens', 'max logit diff', 'result'], rows, rowAttrs)}`;
 }
 

@@ -48,7 +48,11 @@ export function renderMarkdown(verdict: Verdict): string {
     facts.push(`${train.steps} steps`, `loss max|diff| ${formatNumber(train.maxAbsDiff)}`, `${formatNumber(train.msPerStep)} ms/step`);
     if (train.stoppedAt) facts.push(`**stopped at step ${train.stoppedAt.step}: ${escapeMarkdownCell(train.stoppedAt.reason)}**`);
   }
-  if (generation) facts.push(`generation ${generation.matchesReference ? 'matches' : '**differs from**'} reference`);
+  if (generation) {
+    const tokensOk = generation.tokensMatchReference ?? generation.matchesReference;
+    const logitsOk = generation.logitsWithinTolerance ?? generation.matchesReference;
+    facts.push(`generation tokens ${tokensOk ? 'match' : '**differ from**'} reference, step logits ${logitsOk ? 'within' : '**outside**'} tolerance`);
+  }
 
   const lines = [
     `### ${verdict.pass ? '✅ PASS' : '❌ FAIL'}: ${escapeMarkdownCell(verdict.suite)}`,

@@ -7,6 +7,7 @@
 import { tf, type Tensor, type Variable } from '../../backend/tf.ts';
 import type { Model } from '../../models/model.ts';
 import type { ParamStore } from '../../models/params.ts';
+import { InputError } from '../../errors.ts';
 import { disposeBatch, toBatch } from '../batch-io.ts';
 import type { StepRecord } from '../curve.ts';
 import type { BatchSource } from './batches.ts';
@@ -22,6 +23,15 @@ export interface TrainOptions {
    * uses it to emulate an implementation that rounds differently at every step.
    */
   afterUpdate?: (params: readonly ParamState[], step: number) => void;
+  /** Parameters held fixed: no gradient is taken for them, none enters the norm, none is updated. */
+  frozen?: ReadonlySet<string>;
+  /**
+   * What another implementation might do differently, for the tests that prove the curve gate
+   * catches it: the LR applied at a step (default: the schedule's), and an edit of the raw
+   * gradients before clipping (an L2 term, per-tensor clipping).
+   */
+  lrAt?: (step: number) => number;
+  editGradients?: (grads: Float32Array[], params: readonly ParamState[]) => void;
 }
 
 export interface TrainResult {
@@ -31,9 +41,10 @@ export interface TrainResult {
 }
 
 export async function train(model: Model, params: ParamStore, batches: BatchSource, spec: TrainSpec, options: TrainOptions): Promise<TrainResult> {
-  const variables: Variable[] = params.variables();
+  const trained = params.specs.filter((s) => !options.frozen?.has(s.name));
+  const variables: Variable[] = trained.map((s) => params.variable(s.name));
   const initial = await params.snapshot();
-  const states: ParamState[] = params.specs.map((s) => {
+  const states: ParamState[] = trained.map((s) => {
     const value = initial.get(s.name)!;
     return { name: s.name, value, m: new Float32Array(value.length), v: new Float32Array(value.length), decay: !spec.noDecay.has(s.name) };
   });
@@ -43,14 +54,16 @@ export async function train(model: Model, params: ParamStore, batches: BatchSour
   let stoppedAt: TrainResult['stoppedAt'];
 
   for (let step = 0; step < options.steps; step++) {
-    const { loss, parts, grads } = await lossAndGradients(model, params, variables, toBatch(batches.at(step)));
+    const host = batches.at(step);
+    const { loss, parts, grads } = await lossAndGradients(model, params, variables, toBatch(host), (i) => noGradient(trained[i].name, model, host, batches.file));
     const bad = firstNonFinite(loss, parts, grads, states);
     if (bad) {
       stoppedAt = { step, reason: bad };
       break;
     }
+    options.editGradients?.(grads, states);
     const gradNorm = spec.clip ? clipGradients(grads, spec.clip.maxNorm, spec.clip.rule) : globalNorm(grads);
-    const lr = lrAtStep(spec.schedule, step);
+    const lr = options.lrAt ? options.lrAt(step) : lrAtStep(spec.schedule, step);
     const record: StepRecord = { step, loss, parts, gradNorm, lr };
     if (spec.countZeros) record.numZeros = countZeros(grads);
     optimizer.step(states, grads, lr);
@@ -69,7 +82,7 @@ interface StepValues {
   grads: Float32Array[];
 }
 
-async function lossAndGradients(model: Model, params: ParamStore, variables: Variable[], batch: ReturnType<typeof toBatch>): Promise<StepValues> {
+async function lossAndGradients(model: Model, params: ParamStore, variables: Variable[], batch: ReturnType<typeof toBatch>, missing: (variableIndex: number) => Error): Promise<StepValues> {
   let kept: Record<string, Tensor> = {};
   let result: { value: Tensor; grads: Record<string, Tensor> } | undefined;
   try {
@@ -79,6 +92,8 @@ async function lossAndGradients(model: Model, params: ParamStore, variables: Var
       return out.loss as tf.Scalar;
     }, variables);
     const { value, grads } = result;
+    const unreached = variables.findIndex((v) => grads[v.name] === undefined);
+    if (unreached >= 0) throw missing(unreached);
     const loss = (await value.data())[0];
     const parts: Record<string, number> = {};
     for (const [k, t] of Object.entries(kept)) parts[k] = (await t.data())[0];
@@ -93,6 +108,20 @@ async function lossAndGradients(model: Model, params: ParamStore, variables: Var
     for (const t of Object.values(kept)) t.dispose();
     disposeBatch(batch);
   }
+}
+
+/**
+ * A parameter the loss does not reach: a loss whose input the batches lack (BERT's NSP loss without
+ * next_sentence_label), so the replay cannot train what the reference trained.
+ */
+function noGradient(param: string, model: Model, batch: Readonly<Record<string, unknown>>, file: string): InputError {
+  const absent = model.inputNames.filter((n) => !(n in batch));
+  return new InputError(`no gradient reaches parameter ${param}: the loss that trains it needs an input the training batches lack`, {
+    file,
+    tensor: absent.join(', ') || param,
+    expected: `every input the model reads: ${model.inputNames.join(', ')}`,
+    actual: absent.length ? `missing ${absent.join(', ')}` : 'all present',
+  });
 }
 
 function firstNonFinite(loss: number, parts: Record<string, number>, grads: Float32Array[], states: ParamState[]): string | null {

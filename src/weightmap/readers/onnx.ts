@@ -10,6 +10,7 @@
  */
 import { InputError } from '../../errors.ts';
 import { shapeString, type Checkpoint, type DType, type TensorRef } from '../checkpoint.ts';
+import { FIXED32, FIXED64, LEN, VARINT, Wire, type Fail } from './protobuf.ts';
 import { bytesTensor, DTYPE_BITS, readWholeFile } from './safetensors.ts';
 
 // onnx.proto TensorProto.DataType → safetensors dtype. Absent: STRING(8), COMPLEX128(15) and the
@@ -19,130 +20,7 @@ const ONNX_DTYPES: Readonly<Record<number, DType>> = {
   12: 'U32', 13: 'U64', 14: 'C64', 16: 'BF16', 17: 'F8_E4M3', 18: 'F8_E4M3FNUZ', 19: 'F8_E5M2', 20: 'F8_E5M2FNUZ',
 };
 
-const VARINT = 0;
-const FIXED64 = 1;
-const LEN = 2;
-const FIXED32 = 5;
-
-type Fail = (message: string, details?: { tensor?: string; expected?: string; actual?: string }) => never;
-
-/** A cursor over one protobuf message: [pos, end) of `buf`. */
-class Wire {
-  constructor(readonly buf: Uint8Array, public pos: number, readonly end: number, readonly fail: Fail) {}
-
-  more(): boolean {
-    return this.pos < this.end;
-  }
-
-  /** 64-bit varint as unsigned [lo, hi] words. */
-  varint64(): [number, number] {
-    let lo = 0;
-    let hi = 0;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) this.fail('truncated varint', { expected: 'more bytes', actual: `end of message at byte ${this.end}` });
-      const b = this.buf[this.pos++];
-      if (i < 4) lo |= (b & 0x7f) << (7 * i);
-      else if (i === 4) {
-        lo |= (b & 0x0f) << 28;
-        hi |= (b & 0x7f) >> 4;
-      } else hi |= (b & 0x7f) << (7 * i - 32);
-      if (!(b & 0x80)) return [lo >>> 0, hi >>> 0];
-    }
-    return this.fail('varint longer than 10 bytes', { expected: '≤ 10 bytes', actual: `more at byte ${this.pos}` });
-  }
-
-  /** A varint used as a count, length or tag: must be exact as a JS number. */
-  uint(): number {
-    const [lo, hi] = this.varint64();
-    if (hi >= 0x200000) this.fail('varint too large', { expected: `≤ ${Number.MAX_SAFE_INTEGER}`, actual: `≥ 2^53 at byte ${this.pos}` });
-    return hi * 4294967296 + lo;
-  }
-
-  tag(): { field: number; wire: number } {
-    const at = this.pos;
-    const tag = this.uint();
-    const field = Math.floor(tag / 8);
-    const wire = tag % 8;
-    if (field === 0 || ![VARINT, FIXED64, LEN, FIXED32].includes(wire)) {
-      this.fail('invalid protobuf tag', { expected: 'field ≥ 1, wire type 0/1/2/5', actual: `field ${field} wire ${wire} at byte ${at}` });
-    }
-    return { field, wire };
-  }
-
-  /** A length-delimited field's bytes as a sub-range; the length must fit in this message. */
-  lengthDelimited(): { start: number; end: number } {
-    const len = this.uint();
-    if (len > this.end - this.pos) {
-      this.fail('length runs past the end of its message (truncated?)', { expected: `≤ ${this.end - this.pos} bytes`, actual: `${len} bytes at byte ${this.pos}` });
-    }
-    const start = this.pos;
-    this.pos += len;
-    return { start, end: this.pos };
-  }
-
-  sub(): Wire {
-    const { start, end } = this.lengthDelimited();
-    return new Wire(this.buf, start, end, this.fail);
-  }
-
-  bytes(): Uint8Array {
-    const { start, end } = this.lengthDelimited();
-    return this.buf.subarray(start, end);
-  }
-
-  string(): string {
-    try {
-      return utf8.decode(this.bytes());
-    } catch (cause) {
-      if (cause instanceof InputError) throw cause;
-      return this.fail('string field is not valid UTF-8', { actual: `near byte ${this.pos}` });
-    }
-  }
-
-  fixed(n: 4 | 8): Uint8Array {
-    if (this.end - this.pos < n) this.fail('truncated fixed-width field', { expected: `${n} bytes`, actual: `${this.end - this.pos} bytes` });
-    this.pos += n;
-    return this.buf.subarray(this.pos - n, this.pos);
-  }
-
-  skip(wire: number): void {
-    if (wire === VARINT) this.varint64();
-    else if (wire === FIXED64) this.fixed(8);
-    else if (wire === LEN) this.lengthDelimited();
-    else this.fixed(4);
-  }
-
-  /** Repeated varint field: packed (one LEN field) or not (one VARINT per value); both are legal. */
-  repeatedVarint(wire: number, out: Array<[number, number]>): void {
-    if (wire === VARINT) out.push(this.varint64());
-    else if (wire === LEN) {
-      const packed = this.sub();
-      while (packed.more()) out.push(packed.varint64());
-    } else this.wrongWire(wire, 'varint or packed');
-  }
-
-  /** Repeated fixed-width field: the packed form is already little-endian bytes. */
-  repeatedFixed(wire: number, width: 4 | 8, out: Uint8Array[]): void {
-    if (wire === (width === 4 ? FIXED32 : FIXED64)) out.push(this.fixed(width));
-    else if (wire === LEN) {
-      const bytes = this.bytes();
-      if (bytes.byteLength % width) this.fail('packed field length is not a multiple of its element size', { expected: `multiple of ${width}`, actual: `${bytes.byteLength} bytes` });
-      out.push(bytes);
-    } else this.wrongWire(wire, `fixed${width * 8} or packed`);
-  }
-
-  expect(wire: number, expected: number, what: string): void {
-    if (wire !== expected) this.wrongWire(wire, what);
-  }
-
-  wrongWire(wire: number, expected: string): never {
-    return this.fail('field has the wrong wire type', { expected, actual: `wire type ${wire} before byte ${this.pos}` });
-  }
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-interface Node {
+export interface OnnxNode {
   name: string;
   opType: string;
   domain: string;
@@ -158,7 +36,7 @@ export function readOnnxInitializers(path: string): Checkpoint {
   const model = readModel(new Wire(buf, 0, buf.byteLength, fail));
   if (model.graphs.length === 0) fail('no graph in the model (not an ONNX file, or truncated)', { expected: 'ModelProto.graph (field 7)', actual: 'absent' });
   const tensors = new Map<string, TensorRef>();
-  const nodes: Node[] = [];
+  const nodes: OnnxNode[] = [];
   // Protobuf merges a repeated occurrence of a message field, so several graph fields are one graph.
   for (const g of model.graphs) readGraph(g, path, tensors, nodes);
   const initializerCount = tensors.size;
@@ -171,7 +49,7 @@ export function readOnnxInitializers(path: string): Checkpoint {
   };
 }
 
-function readModel(w: Wire): { graphs: Wire[]; meta: Record<string, unknown> } {
+export function readModel(w: Wire): { graphs: Wire[]; meta: Record<string, unknown> } {
   const graphs: Wire[] = [];
   const meta: Record<string, unknown> = {};
   const opsets: Record<string, number> = {};
@@ -203,7 +81,7 @@ function readOpset(w: Wire): { domain: string; version: number } {
   return { domain, version };
 }
 
-function readGraph(w: Wire, file: string, tensors: Map<string, TensorRef>, nodes: Node[]): void {
+function readGraph(w: Wire, file: string, tensors: Map<string, TensorRef>, nodes: OnnxNode[]): void {
   while (w.more()) {
     const { field, wire } = w.tag();
     if (field === 1) (w.expect(wire, LEN, 'NodeProto'), nodes.push(readNode(w.sub())));
@@ -218,8 +96,8 @@ function readGraph(w: Wire, file: string, tensors: Map<string, TensorRef>, nodes
   }
 }
 
-function readNode(w: Wire): Node {
-  const node: Node = { name: '', opType: '', domain: '', inputs: [], outputs: [] };
+export function readNode(w: Wire): OnnxNode {
+  const node: OnnxNode = { name: '', opType: '', domain: '', inputs: [], outputs: [] };
   while (w.more()) {
     const { field, wire } = w.tag();
     if (field === 1) (w.expect(wire, LEN, 'string input'), node.inputs.push(w.string()));
@@ -334,7 +212,7 @@ function packWords(words: ReadonlyArray<[number, number]>, width: number, dtype:
  * Root-level (module-less, so no leading "/") `Identity(x)` nodes whose input is an initializer, or
  * an alias already resolved, expose x under the output's name. Returns alias → initializer name.
  */
-function resolveIdentityAliases(nodes: readonly Node[], tensors: Map<string, TensorRef>, fail: Fail): Record<string, string> {
+function resolveIdentityAliases(nodes: readonly OnnxNode[], tensors: Map<string, TensorRef>, fail: Fail): Record<string, string> {
   const aliases: Record<string, string> = {};
   const pending = nodes.filter((n) => n.opType === 'Identity' && (n.domain === '' || n.domain === 'ai.onnx')
     && !n.name.startsWith('/') && n.inputs.length === 1 && n.outputs.length === 1);

@@ -385,6 +385,10 @@ export function bytesTensor(name: string, dtype: DType, shape: readonly number[]
       if (!out) throw new InputError(`cannot widen ${dtype} to float32`, { file, tensor: name, expected: 'F32|F16|BF16|F64 or an integer dtype', actual: dtype });
       return out;
     },
+    toFloat64() {
+      if (dtype === 'F64') return alignedView(Float64Array, bytes);
+      return Float64Array.from(this.toFloat32());
+    },
     toInt32() {
       const out = decodeInt32(dtype, bytes);
       if (!out) throw new InputError(`${dtype} tensor cannot be read as integers`, { file, tensor: name, expected: 'an integer or BOOL dtype', actual: dtype });

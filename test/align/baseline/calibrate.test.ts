@@ -21,7 +21,8 @@ import {
 } from '../../../src/align/baseline/calibrate.ts';
 import { LOSS_TOLERANCE, LR_TOLERANCE } from '../../../src/align/baseline/defaults.ts';
 import { readHistory } from '../../../src/align/baseline/history.ts';
-import { loadManifest, setCurveTolerances } from '../../../src/align/baseline/manifest.ts';
+import { readNoiseFile } from '../../../src/align/noise.ts';
+import { loadManifest } from '../../../src/align/baseline/manifest.ts';
 import { isClose, type CurveTolerance } from '../../../src/align/compare-curve.ts';
 import { readCurve } from '../../../src/align/curve.ts';
 import { loadParams } from '../../../src/align/load-model.ts';
@@ -216,39 +217,6 @@ describe('spread and proposals', () => {
   });
 });
 
-describe('setCurveTolerances', () => {
-  const manifest = {
-    schema: 1,
-    suite: 'bert',
-    reference: { framework: 'transformers', extra: { kept: true } },
-    tolerances: { forward: { atol: 2e-5 }, curve: { num_zeros: { policy: 'approximate', rtol: 0.3 }, loss: { atol: 5e-3 } } },
-    references: [],
-  };
-  const tol = (atol: number): CurveTolerance => ({ policy: 'approximate', atol, rtol: 0, allowedFailingSteps: 0 });
-
-  it('replaces the named metrics and keeps every other key as written', () => {
-    const dir = copySuite(tempDir(), 'bert', ['config.json']);
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
-    setCurveTolerances(dir, { loss: tol(3e-6), mlm_loss: tol(4e-6) });
-    const after = readJson<typeof manifest>(join(dir, 'manifest.json'));
-    expect(Object.keys(after)).toEqual(Object.keys(manifest));
-    expect(after.tolerances.curve).toEqual({ num_zeros: manifest.tolerances.curve.num_zeros, loss: tol(3e-6), mlm_loss: tol(4e-6) });
-    const { curve: _a, ...restAfter } = after.tolerances;
-    const { curve: _b, ...restBefore } = manifest.tolerances;
-    expect(restAfter).toEqual(restBefore);
-    expect({ ...after, tolerances: null }).toEqual({ ...manifest, tolerances: null });
-    expect(loadManifest(dir).tolerances.curve.loss).toEqual(tol(3e-6));
-  });
-
-  it('refuses a negative tolerance and leaves the file as it was', () => {
-    const dir = copySuite(tempDir(), 'bert', ['config.json']);
-    const text = JSON.stringify(manifest);
-    writeFileSync(join(dir, 'manifest.json'), text);
-    expect(() => setCurveTolerances(dir, { loss: tol(-1) })).toThrow();
-    expect(readFileSync(join(dir, 'manifest.json'), 'utf8')).toBe(text);
-  });
-});
-
 describe('calibrating the bert suite for 30 steps, 2 kicked runs', () => {
   const STEPS = 30;
   const suiteDir = join(BASELINES, 'bert');
@@ -371,11 +339,11 @@ describe('npm run baseline -- calibrate', () => {
   writeFileSync(join(UNSUPPORTED, 'mamba', 'config.json'), JSON.stringify({ model_type: 'mamba', hidden_size: 64 }));
   const FILES = ['config.json', 'model.safetensors', 'batches.safetensors', 'hyperparams.json', 'train_curve.json', 'manifest.json'];
 
-  it('--json and --write: the table, the JSON, tolerances.curve set to the proposals, one history line', async () => {
+  it('--json and --write: the table, the JSON, the per-step spread saved as noise.<backend>.json, one history line, the manifest untouched', async () => {
     const root = tempDir();
     const dir = copySuite(root, 'bert', FILES);
-    const before = readJson<Record<string, unknown>>(join(dir, 'manifest.json'));
-    const r = await cli(['calibrate', 'bert', '--steps', '30', '--runs', '2', '--json', 'cal.json', '--write'], root);
+    const before = readFileSync(join(dir, 'manifest.json'), 'utf8');
+    const r = await cli(['calibrate', 'bert', '--steps', '30', '--runs', '2', '--json', 'cal.json', '--write', '--backend', 'wasm'], root);
     expect(r.exitCode, r.stderr).toBe(0);
     for (const name of ['loss', 'lr', 'grad_norm', 'mlm_loss', 'nsp_loss']) expect(r.stdout).toMatch(new RegExp(`^${name} `, 'm'));
     expect(r.stdout).toMatch(/1 unperturbed \+ 2 perturbed runs × 30 steps/);
@@ -387,24 +355,17 @@ describe('npm run baseline -- calibrate', () => {
     expect(json.metrics.loss.maxSpread).toBe(Math.max(...json.metrics.loss.spread));
     expect(json.metrics.loss.spread[json.metrics.loss.maxSpreadStep]).toBe(json.metrics.loss.maxSpread);
 
-    type Tolerances = { curve?: Record<string, CurveTolerance> } & Record<string, unknown>;
-    const after = readJson<Record<string, unknown> & { tolerances: Tolerances }>(join(dir, 'manifest.json'));
-    const oldCurve = (before.tolerances as Tolerances | undefined)?.curve ?? {};
-    expect(after.tolerances.curve).toEqual({ ...oldCurve, ...Object.fromEntries(Object.entries(json.metrics).map(([k, m]) => [k, m.proposed])) });
-    // Nothing but tolerances.curve changed, and the keys kept their order.
-    const { tolerances: { curve: _new, ...otherTolerances }, ...rest } = after;
-    const { tolerances: oldTolerances, ...oldRest } = before as { tolerances?: Tolerances };
-    const { curve: _old, ...oldOtherTolerances } = oldTolerances ?? {};
-    expect(otherTolerances).toEqual(oldOtherTolerances);
-    expect(rest).toEqual(oldRest);
-    expect(Object.keys(after).slice(0, Object.keys(before).length)).toEqual(Object.keys(before));
-    expect(loadManifest(dir).tolerances.curve.loss).toEqual(json.metrics.loss.proposed);
+    // The noise file holds exactly the measured spread of every metric a tolerance can follow.
+    const noise = readNoiseFile(join(dir, 'noise.wasm.json'));
+    expect(noise).toMatchObject({ schema: 1, suite: 'bert', backend: 'wasm', steps: [...Array(30).keys()] });
+    expect(Object.keys(noise.spread).sort()).toEqual(['grad_norm', 'loss', 'mlm_loss', 'nsp_loss']);
+    for (const m of Object.keys(noise.spread)) expect(noise.spread[m]).toEqual(json.metrics[m].spread);
+    expect(readFileSync(join(dir, 'manifest.json'), 'utf8')).toBe(before);
 
     const history = readHistory(dir);
     expect(history.length).toBe(1);
-    expect(history[0]).toMatchObject({ action: 'calibrate', steps: 30, perturbedRuns: 2, new: Object.fromEntries(Object.entries(json.metrics).map(([k, m]) => [k, m.proposed])) });
+    expect(history[0]).toMatchObject({ action: 'calibrate', steps: 30, perturbedRuns: 2, file: 'noise.wasm.json', maxSpread: { loss: json.metrics.loss.maxSpread } });
     expect(history[0].reason).toMatch(/^calibrate: /);
-    expect((history[0].old as Record<string, CurveTolerance>).loss).toEqual(LOSS_TOLERANCE);
   });
 
   it.each([

@@ -104,9 +104,20 @@ describe('tolerances', () => {
     const dir = copySuite(tempDir(), 'gpt2', ['config.json']);
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ schema: 1, tolerances: { curve: { loss: { atol: 0.5 } } } }));
     const m = loadManifest(dir);
-    expect(m.tolerances.curve.loss).toEqual({ policy: 'approximate', atol: 0.5, rtol: 0, allowedFailingSteps: 0 });
+    // The metric's default envelope rule stays unless the entry names its own or turns it off.
+    expect(m.tolerances.curve.loss).toEqual({ policy: 'approximate', atol: 0.5, rtol: 0, allowedFailingSteps: 0, envelope: { k: 10, atol: 1e-5, rtol: 0 } });
     const defaults = loadManifest(copySuite(tempDir(), 'gpt2', ['config.json']));
     expect(m.tolerances.curve.grad_norm).toEqual(defaults.tolerances.curve.grad_norm);
+  });
+
+  it('"envelope": false turns a metric\'s envelope off; an envelope of its own replaces the default rule', () => {
+    const dir = copySuite(tempDir(), 'gpt2', ['config.json']);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ schema: 1, tolerances: { curve: { loss: { atol: 0.5, envelope: false }, grad_norm: { rtol: 0.1, envelope: { k: 3, atol: 1e-4 } } }, forward: { envelope: false } } }));
+    const m = loadManifest(dir);
+    expect(m.tolerances.curve.loss.envelope).toBeUndefined();
+    expect(m.tolerances.curve.grad_norm.envelope).toEqual({ k: 3, atol: 1e-4, rtol: 0 });
+    expect(m.tolerances.forward.envelope).toBeUndefined();
+    expect(loadManifest(copySuite(tempDir(), 'gpt2', ['config.json'])).tolerances.forward.envelope).toEqual({ k: 10 });
   });
 
   it('loss parts without their own entry use the loss tolerance; unknown metrics have none', () => {

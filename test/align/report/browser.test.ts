@@ -82,9 +82,33 @@ async function writeRun(dir: string, run: RunReportInput): Promise<void> {
 function history(): HistoryEntry[] {
   const nights = ['2026-01-01', '2026-01-02', '2026-01-03'];
   return nights.flatMap((date, i) => [
-    { date, suite: 'synthetic-pass', pass: true, backend: 'wasm', finalLoss: 2.4 - 0.01 * i, maxAbsDiff: 1e-6 * (i + 1), forwardMaxAbsDiff: 7e-7, msPerStep: 12 + i, runDir: 'pass' },
-    { date, suite: 'synthetic-fail', pass: i < 2, backend: 'wasm', finalLoss: i < 2 ? 2.4 : 3.9, maxAbsDiff: i < 2 ? 2e-6 : 1.6, forwardMaxAbsDiff: i < 2 ? 7e-7 : 0.15, msPerStep: 12.5, runDir: 'fail' },
+    { date, suite: 'synthetic-pass', pass: true, backend: 'wasm', steps: null, finalLoss: 2.4 - 0.01 * i, maxAbsDiff: 1e-6 * (i + 1), forwardMaxAbsDiff: 7e-7, msPerStep: 12 + i, runDir: 'pass' },
+    { date, suite: 'synthetic-fail', pass: i < 2, backend: 'wasm', steps: null, finalLoss: i < 2 ? 2.4 : 3.9, maxAbsDiff: i < 2 ? 2e-6 : 1.6, forwardMaxAbsDiff: i < 2 ? 7e-7 : 0.15, msPerStep: 12.5, runDir: 'fail' },
   ]);
+}
+
+/**
+ * Nights of 7 suites × 2 backends (14 series, more than plotly's default palette of 10), with
+ * long names, so the legends wrap into several rows.
+ */
+function crowdedHistory(): HistoryEntry[] {
+  const suites = ['bert', 'gpt2', 't5', 't5v11', 'megatron-bert', 'megatron-gpt2', 'a-suite-with-a-long-name'];
+  return ['2026-01-01', '2026-01-02', '2026-01-03'].flatMap((date, d) =>
+    suites.flatMap((suite, i) =>
+      ['wasm', 'webgpu'].map((backend) => ({
+        date,
+        suite,
+        backend,
+        steps: null,
+        pass: (d + i) % 4 !== 0,
+        finalLoss: 2 + i / 10 + d / 100,
+        maxAbsDiff: 1e-6 * (i + 1) * (d + 1),
+        forwardMaxAbsDiff: 1e-7 * (i + 1),
+        msPerStep: 30 + i + (backend === 'webgpu' ? 20 : 0),
+        runDir: `nightly/${date}/${suite}/${backend}`,
+      })),
+    ),
+  );
 }
 
 /** Loads a page and waits for its plots; every console error, page error and failed load is a problem. */
@@ -132,10 +156,12 @@ function expectEveryPlotDrawn(check: PageCheck): void {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) return; // every test fails through browser()
   rmSync(OUT, { recursive: true, force: true });
-  await writeRun(join(OUT, 'pass'), syntheticRun({ aligned: true }));
-  await writeRun(join(OUT, 'fail'), syntheticRun({ aligned: false, extraTensorName: EVIL }));
+  await writeRun(join(OUT, 'pass'), syntheticRun({ aligned: true, checkpoints: true }));
+  await writeRun(join(OUT, 'fail'), syntheticRun({ aligned: false, extraTensorName: EVIL, checkpoints: true }));
   await appendHistory(join(OUT, 'history.jsonl'), history());
   await writeDashboard(OUT, new Date('2026-01-03T06:00:00Z'));
+  await appendHistory(join(OUT, 'crowded', 'history.jsonl'), crowdedHistory());
+  await writeDashboard(join(OUT, 'crowded'), new Date('2026-01-03T06:00:00Z'));
   context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'parity-chromium-')), {
     executablePath: CHROMIUM,
     headless: true,
@@ -149,8 +175,8 @@ afterAll(async () => {
 
 describe('run report in Chromium', () => {
   it.each([
-    ['pass', { 'plot-loss': 4, 'plot-loss-diff': 2, 'plot-grad-norm': 2, 'plot-lr': 2, 'plot-part-mlm_loss': 2, 'plot-part-nsp_loss': 2, 'plot-forward': 2 }],
-    ['fail', { 'plot-loss': 5, 'plot-loss-diff': 2, 'plot-grad-norm': 2, 'plot-lr': 2, 'plot-part-mlm_loss': 2, 'plot-part-nsp_loss': 2, 'plot-forward': 3 }],
+    ['pass', { 'plot-loss': 4, 'plot-loss-diff': 2, 'plot-grad-norm': 2, 'plot-lr': 2, 'plot-part-mlm_loss': 2, 'plot-part-nsp_loss': 2, 'plot-forward': 2, 'plot-checkpoints': 2 }],
+    ['fail', { 'plot-loss': 5, 'plot-loss-diff': 2, 'plot-grad-norm': 2, 'plot-lr': 2, 'plot-part-mlm_loss': 2, 'plot-part-nsp_loss': 2, 'plot-forward': 3, 'plot-checkpoints': 3 }],
   ])('%s: renders every plot without errors, banner agreeing with verdict.json', async (name, expectedTraces) => {
     const dir = join(OUT, name);
     const verdict = JSON.parse(readFileSync(join(dir, 'verdict.json'), 'utf8')) as Verdict;
@@ -184,11 +210,13 @@ describe('run report in Chromium', () => {
       };
     }, readFileSync(join(dir, 'junit.xml'), 'utf8'));
     expect(parsed.error).toBeNull();
-    // Counted from the synthetic verdict by hand: the failing run has 2 bad tensors, a bad loss, a
-    // diverging generation and no golden (skipped); the passing one has its golden.
-    expect(parsed.failures).toBe(verdict.pass ? 0 : 2 + 1 + 1);
+    // Counted from the synthetic verdict by hand: the failing run has 2 bad tensors, failing
+    // sub-block checkpoints, a bad loss, a diverging generation and no golden (skipped); the
+    // passing one has its golden.
+    expect(parsed.failures).toBe(verdict.pass ? 0 : 2 + 1 + 1 + 1);
     expect(parsed.skipped).toBe(verdict.golden!.present ? 0 : 1);
-    expect(parsed.cases).toBe(verdict.forward!.tensors.length + verdict.train!.metrics.length + verdict.generation!.cases.length + 1);
+    // + 1 for the sub-block checkpoint walk, + 1 for the golden.
+    expect(parsed.cases).toBe(verdict.forward!.tensors.length + 1 + verdict.train!.metrics.length + verdict.generation!.cases.length + 1);
     await page.close();
   });
 });
@@ -215,6 +243,48 @@ describe('dashboard in Chromium', () => {
     expect(banner).toBe(RED);
     // The links lead to the reports written above.
     for (const r of rows) expect(existsSync(join(OUT, r.link ?? 'no link'))).toBe(true);
+    await check.page.close();
+  });
+
+  it('keeps titles, wrapped legends and axis labels apart, and each suite one colour in every plot', async () => {
+    const dir = join(OUT, 'crowded');
+    const check = await open(join(dir, 'index.html'), join(dir, 'index.png'));
+    expectEveryPlotDrawn(check);
+    const plots = await check.page.evaluate(() =>
+      [...document.querySelectorAll('div.plot')].map((el) => {
+        const box = (selector: string) => {
+          const b = (el.querySelector(selector) as unknown as { getBoundingClientRect(): { left: number; top: number; right: number; bottom: number } }).getBoundingClientRect();
+          return { left: b.left, top: b.top, right: b.right, bottom: b.bottom };
+        };
+        const ticks = [...el.querySelectorAll('.xtick text')].map((t) => (t as unknown as { getBoundingClientRect(): { bottom: number } }).getBoundingClientRect().bottom);
+        // The colours plotly drew with (its defaults fill in what a trace leaves unset).
+        const data = (el as unknown as { _fullData: Array<{ name: string; line: { color: string } }> })._fullData;
+        return {
+          id: el.id,
+          title: box('.gtitle'),
+          legend: box('.legend'),
+          area: box('.nsewdrag'),
+          ticksBottom: Math.max(...ticks),
+          legendRows: new Set([...el.querySelectorAll('.legend .traces')].map((t) => (t as unknown as { getBoundingClientRect(): { top: number } }).getBoundingClientRect().top)).size,
+          colours: data.map((t) => [t.name, t.line.color]),
+        };
+      }),
+    );
+    expect(plots).toHaveLength(4);
+    const colourOf = new Map<string, string>();
+    for (const p of plots) {
+      // 14 entries cannot fit one row at this width: the case where a legend above the plot climbed into its title.
+      expect(p.legendRows, `${p.id}: legend rows`).toBeGreaterThan(1);
+      expect(p.title.bottom, `${p.id}: title above the plotting area`).toBeLessThanOrEqual(p.area.top);
+      expect(p.legend.top, `${p.id}: legend below the title`).toBeGreaterThan(p.title.bottom);
+      expect(p.legend.top, `${p.id}: legend below the axis labels`).toBeGreaterThanOrEqual(p.ticksBottom);
+      for (const [name, colour] of p.colours) {
+        const suite = name.split(' · ')[0];
+        expect(colour, `${p.id}: ${name}`).toBe(colourOf.get(suite) ?? colour);
+        colourOf.set(suite, colour);
+      }
+    }
+    expect(new Set(colourOf.values()).size).toBe(colourOf.size);
     await check.page.close();
   });
 });

@@ -1,16 +1,17 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { curveToJson } from '../../../src/align/curve.ts';
-import { dashboardPlots, findRunFolders, latestRows, mergeRunFolders, onePerNight, renderDashboard } from '../../../src/align/report/dashboard.ts';
-import { type HistoryEntry, appendHistory, readHistory } from '../../../src/align/report/history.ts';
+import { SUITE_PALETTE, dashboardPlots, latestRows, onePerNight, renderDashboard, shortRuns, suiteColours } from '../../../src/align/report/dashboard.ts';
+import { findRunFolders, mergeRunFolders } from '../../../src/align/report/merge.ts';
+import { type HistoryEntry, appendHistory, parseRunDirName, readHistory, runDirName, upsertHistory } from '../../../src/align/report/history.ts';
 import type { RunReportInput } from '../../../src/align/report/html.ts';
 import { InputError } from '../../../src/errors.ts';
 import { syntheticRun } from './synthetic.ts';
 
 function entry(over: Partial<HistoryEntry>): HistoryEntry {
-  return { date: '2026-01-01', suite: 'bert', pass: true, backend: 'wasm', finalLoss: 2.5, maxAbsDiff: 1e-6, forwardMaxAbsDiff: 2e-7, msPerStep: 12, runDir: 'nightly/2026-01-01/bert', ...over };
+  return { date: '2026-01-01', suite: 'bert', pass: true, backend: 'wasm', steps: null, finalLoss: 2.5, maxAbsDiff: 1e-6, forwardMaxAbsDiff: 2e-7, msPerStep: 12, runDir: 'nightly/2026-01-01/bert', ...over };
 }
 
 const GENERATED = new Date('2026-01-04T05:00:00Z');
@@ -36,7 +37,36 @@ describe('history.jsonl', () => {
     expect(readHistory(file)).toEqual([a, b]);
   });
 
+  it('upserts: a line for the same run replaces the earlier one, however often the night is merged', async () => {
+    const file = join(tmp(), 'history.jsonl');
+    const bert = entry({ runDir: 'nightly/2026-01-01/bert/wasm', pass: false });
+    const gpt2 = entry({ suite: 'gpt2', runDir: 'nightly/2026-01-01/gpt2/wasm' });
+    await upsertHistory(file, [bert, gpt2]);
+    await upsertHistory(file, [bert, gpt2]);
+    const rerun = { ...bert, pass: true };
+    // A short run the same night is another run; a line without a run folder is keyed by backend and steps.
+    const short = entry({ runDir: 'nightly/2026-01-01/bert/wasm-50steps', steps: 50 });
+    const lost = entry({ suite: 't5', runDir: '', error: 'unreadable', pass: false });
+    await upsertHistory(file, [rerun, short, lost, lost]);
+    expect(readHistory(file)).toEqual([gpt2, rerun, short, lost]);
+  });
+
+  it('reads a line written before step counts were recorded as a full run', () => {
+    const file = join(tmp(), 'history.jsonl');
+    const { steps: _, ...old } = entry({});
+    writeFileSync(file, `${JSON.stringify(old)}\n`);
+    expect(readHistory(file)).toEqual([entry({ steps: null })]);
+  });
+
+  it('names run folders by backend and step count, and reads the name back', () => {
+    expect(runDirName('wasm', null)).toBe('wasm');
+    expect(runDirName('webgpu', 50)).toBe('webgpu-50steps');
+    expect(runDirName(undefined, undefined)).toBe('auto');
+    for (const [b, n] of [['wasm', null], ['tensorflow-gpu', 1000], ['auto', 2]] as const) expect(parseRunDirName(runDirName(b, n))).toEqual({ backend: b, steps: n });
+  });
+
   it.each([
+    ['a zero step count', JSON.stringify(entry({ steps: 0 })), /line 2: "steps" is neither a positive integer nor null/],
     ['not JSON', '{"date":', /line 2 is not valid JSON/],
     ['a bad date', JSON.stringify(entry({ date: '2026-1-2' })), /line 2: "date" is not YYYY-MM-DD/],
     ['a string number', JSON.stringify({ ...entry({}), msPerStep: '12' }), /line 2: "msPerStep" is neither a number nor null/],
@@ -68,8 +98,34 @@ describe('onePerNight and latestRows', () => {
   });
 
   it('keeps one row per backend when a suite ran on two the same night', () => {
-    const rows = latestRows([entry({}), entry({ backend: 'tensorflow-gpu', pass: false })]);
-    expect(rows.map((r) => r.backend)).toEqual(['tensorflow-gpu', 'wasm']);
+    const rows = latestRows([entry({ runDir: 'nightly/2026-01-01/bert/wasm' }), entry({ backend: 'webgpu', pass: false, runDir: 'nightly/2026-01-01/bert/webgpu' })]);
+    expect(rows.map((r) => r.backend)).toEqual(['wasm', 'webgpu']);
+  });
+
+  it('takes a run that first errored before choosing a backend and then, re-run, reported one as the same run', () => {
+    const dir = 'nightly/2026-01-01/bert/auto';
+    const rows = onePerNight([entry({ backend: 'auto', error: 'died', pass: false, runDir: dir }), entry({ backend: 'tensorflow', runDir: dir })]);
+    expect(rows.map((r) => [r.backend, r.pass])).toEqual([['tensorflow', true]]);
+  });
+
+  it('never lets a shorter run stand in for the night’s full run, and lists it apart', () => {
+    const history = [
+      entry({ date: '2026-01-01', pass: false, runDir: 'nightly/2026-01-01/bert/wasm' }),
+      // The next day, a 50-step run by hand passes: the row must stay the full run's red one.
+      entry({ date: '2026-01-02', steps: 50, runDir: 'nightly/2026-01-02/bert/wasm-50steps' }),
+      entry({ date: '2026-01-01', suite: 'gpt2', steps: 50, runDir: 'nightly/2026-01-01/gpt2/wasm-50steps' }),
+    ];
+    expect(latestRows(history).map((r) => [r.suite, r.date, r.pass, r.steps])).toEqual([['bert', '2026-01-01', false, null]]);
+    expect(shortRuns(history).map((r) => [r.suite, r.date, r.steps])).toEqual([
+      ['bert', '2026-01-02', 50],
+      ['gpt2', '2026-01-01', 50],
+    ]);
+    const html = render(history);
+    expect(html).toContain('data-verdict="fail">Parity nightly: 1 of 1 runs failing: bert · wasm');
+    expect(/<div id="short-runs">.*<\/div>/s.exec(html)![0]).toContain('data-suite="bert" data-backend="wasm" data-steps="50" data-status="pass"');
+    // Plots and grid show full runs only.
+    for (const p of dashboardPlots(history)) expect(p.traces.map((t) => [t.name, t.x])).toEqual([['bert · wasm', ['2026-01-01']]]);
+    expect(/<table id="night-grid">.*?<\/table>/s.exec(html)![0]).not.toContain('2026-01-02');
   });
 });
 
@@ -83,7 +139,7 @@ describe('renderDashboard', () => {
 
   it('colours a failing suite red and the banner with it', () => {
     const html = render(history);
-    expect(rowOf(html, 'gpt2')).toMatch(/^<tr class="fail" data-suite="gpt2" data-backend="wasm" data-status="fail">/);
+    expect(rowOf(html, 'gpt2')).toMatch(/^<tr class="fail" data-suite="gpt2" data-backend="wasm" data-steps="full" data-status="fail">/);
     expect(rowOf(html, 'gpt2')).toContain('<td class="status fail">FAIL</td>');
     expect(rowOf(html, 'bert')).toContain('<td class="status pass">PASS</td>');
     expect(html).toContain('<header id="dashboard-banner" class="banner fail" data-verdict="fail">Parity nightly: 1 of 2 runs failing: gpt2 · wasm');
@@ -118,6 +174,57 @@ describe('renderDashboard', () => {
       ['plot-forward-diff', 2],
       ['plot-ms-per-step', 2],
     ]);
+  });
+});
+
+describe('suite colours and number formats', () => {
+  const suites = Array.from({ length: 20 }, (_, i) => `suite-${String(i).padStart(2, '0')}`);
+
+  it('gives each suite the palette slot of its first night, no repeats up to 20 suites', () => {
+    // Suites first seen on later nights come later, whatever their names.
+    const history = suites.map((suite, i) => entry({ suite, date: `2026-01-${String(20 - i).padStart(2, '0')}` }));
+    const colours = suiteColours(history);
+    expect([...colours.keys()]).toEqual([...suites].reverse());
+    expect(new Set(colours.values()).size).toBe(20);
+    expect(colours.get('suite-19')).toBe(SUITE_PALETTE[0]);
+  });
+
+  it('keeps the colours of known suites when a new one appears, in every plot', () => {
+    const before = [entry({ suite: 'gpt2' }), entry({ suite: 't5', date: '2026-01-02' })];
+    const after = [...before, entry({ suite: 'bert', date: '2026-01-03' }), entry({ suite: 'gpt2', date: '2026-01-03', backend: 'webgpu', runDir: 'x' })];
+    const old = suiteColours(before);
+    const now = suiteColours(after);
+    for (const s of ['gpt2', 't5']) expect(now.get(s)).toBe(old.get(s));
+    for (const p of dashboardPlots(after)) {
+      for (const t of p.traces) {
+        const suite = String(t.name).split(' · ')[0];
+        expect((t.line as { color: string }).color).toBe(now.get(suite));
+        expect((t.marker as { color: string }).color).toBe(now.get(suite));
+      }
+    }
+    const dash = (name: string) => (dashboardPlots(after)[0].traces.find((t) => t.name === name)!.line as { dash: string }).dash;
+    expect([dash('gpt2 · wasm'), dash('gpt2 · webgpu')]).toEqual(['solid', 'dash']);
+  });
+
+  it('writes each metric the same way in the table, the hover and the axis', () => {
+    const html = render([entry({ finalLoss: 2.345678, maxAbsDiff: 0.000123456, forwardMaxAbsDiff: 7e-7, msPerStep: 33.35 })]);
+    // Expected strings written by hand: 4 decimals, 2-decimal exponent form, 1 decimal.
+    expect(rowOf(html, 'bert')).toContain('<td class="num">2.3457</td><td class="num">1.23e-4</td><td class="num">7.00e-7</td><td class="num">33.4</td>');
+    const formats = Object.fromEntries(dashboardPlots([entry({})]).map((p) => [p.id, [String(p.traces[0].hovertemplate).match(/%\{y:([^}]+)\}/)![1], (p.layout.yaxis as { tickformat: string }).tickformat]]));
+    expect(formats).toEqual({
+      'plot-final-loss': ['.4f', '.4~f'],
+      'plot-loss-diff': ['.2e', '.2~e'],
+      'plot-forward-diff': ['.2e', '.2~e'],
+      'plot-ms-per-step': ['.1f', '.1~f'],
+    });
+  });
+
+  it('sizes the bottom margin for the legend rows, keeping the legend below the axis and the title on top', () => {
+    const few = dashboardPlots([entry({})])[0].layout;
+    const many = dashboardPlots(suites.map((suite) => entry({ suite, runDir: suite })))[0].layout;
+    expect((many.margin as { b: number }).b).toBeGreaterThan((few.margin as { b: number }).b + 100);
+    expect(many.legend).toMatchObject({ orientation: 'h', yref: 'container', y: 0, yanchor: 'bottom' });
+    expect(many.title).toMatchObject({ yref: 'container', y: 1, yanchor: 'top' });
   });
 });
 
@@ -189,24 +296,37 @@ describe('mergeRunFolders', () => {
     writeRunFolder(join(incoming, 'c', '2026-01-03', 'gpt2', 'wasm'), syntheticRun({ aligned: true, suite: 'gpt2' }));
     const { entries, unusable } = await mergeRunFolders(incoming, join(root, 'reports'));
     expect(unusable).toEqual([join(incoming, 'b', '2026-01-03', 'bert', 'wasm')]);
-    expect(entries.map((e) => [e.suite, e.pass, e.runDir])).toEqual([
-      ['bert', true, 'nightly/2026-01-03/bert/wasm'],
-      ['bert', false, ''],
-      ['gpt2', true, 'nightly/2026-01-03/gpt2/wasm'],
+    expect(entries.map((e) => [e.suite, e.backend, e.pass, e.runDir])).toEqual([
+      ['bert', 'wasm', true, 'nightly/2026-01-03/bert/wasm'],
+      ['bert', 'wasm', false, ''],
+      ['gpt2', 'wasm', true, 'nightly/2026-01-03/gpt2/wasm'],
     ]);
     expect(entries[1].error).toMatch(/two run folders map to/);
+    // The first keeps its folder: the duplicate's error does not replace it.
+    expect(existsSync(join(root, 'reports', 'nightly', '2026-01-03', 'bert', 'wasm', 'verdict.json'))).toBe(true);
   });
 
-  it('records a run folder whose verdict is not a verdict as unusable', async () => {
+  it('records a run folder whose verdict is not a verdict as unusable, with an error.json in its place', async () => {
     const root = tmp();
     const dir = join(root, 'incoming', '2026-01-03', 'bert', 'wasm');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'verdict.json'), '{"schema": 2}');
     const { entries, unusable } = await mergeRunFolders(join(root, 'incoming'), join(root, 'reports'));
     expect(unusable).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ suite: 'bert', pass: false, date: '2026-01-03', runDir: '' });
-    expect(rowOf(readFileSync(join(root, 'reports', 'index.html'), 'utf8'), 'bert')).toContain('<td>error <span class="note">');
+    expect(entries[0]).toMatchObject({ suite: 'bert', backend: 'wasm', steps: null, pass: false, date: '2026-01-03', runDir: 'nightly/2026-01-03/bert/wasm' });
     expect(entries[0].error).toMatch(/not a Parity verdict: schema 2 \(expected 1\)/);
+    expect(rowOf(readFileSync(join(root, 'reports', 'index.html'), 'utf8'), 'bert')).toContain('<a href="nightly/2026-01-03/bert/wasm/error.json">error</a> <span class="note">');
+    // The unreadable verdict is not published as if it were one.
+    expect(existsSync(join(root, 'reports', 'nightly', '2026-01-03', 'bert', 'wasm', 'verdict.json'))).toBe(false);
+  });
+
+  it('records a folder it cannot place without a run folder', async () => {
+    const root = tmp();
+    const dir = join(root, 'incoming', 'somewhere');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'verdict.json'), 'not json');
+    const { entries } = await mergeRunFolders(join(root, 'incoming'), join(root, 'reports'));
+    expect(entries[0]).toMatchObject({ suite: 'somewhere', backend: 'unknown', pass: false, runDir: '' });
   });
 
   it('fails on a folder holding no run at all', async () => {
@@ -214,6 +334,86 @@ describe('mergeRunFolders', () => {
     mkdirSync(join(root, 'empty', 'x'), { recursive: true });
     await expect(mergeRunFolders(join(root, 'empty'), join(root, 'reports'))).rejects.toThrow(/no run folders/);
     await expect(mergeRunFolders(join(root, 'missing'), join(root, 'reports'))).rejects.toThrow(InputError);
+  });
+});
+
+describe('mergeRunFolders with the CI matrix', () => {
+  const NIGHT = '2026-01-03';
+  const leg = (incoming: string, artifact: string, suite: string, backend: string, aligned = true) =>
+    writeRunFolder(join(incoming, artifact, NIGHT, suite, backend), { ...syntheticRun({ aligned, suite }), verdict: { ...syntheticRun({ aligned, suite }).verdict, backend } });
+  const expect2x2 = { suites: ['bert', 'gpt2'], backends: ['wasm', 'webgpu'], steps: null };
+
+  it('gives an expected leg that left nothing an error line and an error.json, and exits as merged', async () => {
+    const root = tmp();
+    const incoming = join(root, 'incoming');
+    leg(incoming, 'leg-bert-wasm', 'bert', 'wasm');
+    leg(incoming, 'leg-bert-webgpu', 'bert', 'webgpu');
+    leg(incoming, 'leg-gpt2-wasm', 'gpt2', 'wasm', false);
+    const reports = join(root, 'reports');
+    const { entries, missing, unusable } = await mergeRunFolders(incoming, reports, { date: NIGHT, expect: expect2x2, runUrl: 'https://ci.example/run/7' });
+    expect(unusable).toEqual([]);
+    expect(missing).toEqual(['gpt2/webgpu']);
+    expect(entries.at(-1)).toMatchObject({ suite: 'gpt2', backend: 'webgpu', pass: false, runDir: `nightly/${NIGHT}/gpt2/webgpu` });
+    expect(entries.at(-1)!.error).toMatch(/no result from this leg.*see https:\/\/ci\.example\/run\/7/);
+    const error = JSON.parse(readFileSync(join(reports, 'nightly', NIGHT, 'gpt2', 'webgpu', 'error.json'), 'utf8'));
+    expect(error).toMatchObject({ suite: 'gpt2', backend: 'webgpu', date: NIGHT, steps: null, exitCode: 2 });
+    const html = readFileSync(join(reports, 'index.html'), 'utf8');
+    expect([...html.matchAll(/<tr class="([a-z]+)" data-suite="([^"]+)" data-backend="([^"]+)" data-steps="full"/g)].map((m) => `${m[2]}/${m[3]}:${m[1]}`)).toEqual([
+      'bert/wasm:pass',
+      'bert/webgpu:pass',
+      'gpt2/wasm:fail',
+      'gpt2/webgpu:error',
+    ]);
+  });
+
+  it('merges the same artifacts twice, and a re-run that fills a missing leg, without duplicate lines', async () => {
+    const root = tmp();
+    const incoming = join(root, 'incoming');
+    const reports = join(root, 'reports');
+    leg(incoming, 'leg-bert-wasm', 'bert', 'wasm', false);
+    await mergeRunFolders(incoming, reports, { date: NIGHT, expect: { ...expect2x2, suites: ['bert'] } });
+    await mergeRunFolders(incoming, reports, { date: NIGHT, expect: { ...expect2x2, suites: ['bert'] } });
+    expect(readHistory(join(reports, 'history.jsonl')).map((e) => [e.backend, e.pass, e.error === undefined]).sort()).toEqual([
+      ['wasm', false, true],
+      ['webgpu', false, false],
+    ]);
+    // The re-run: bert × wasm passes and overwrites its artifact; bert × webgpu arrives at last.
+    rmSync(join(incoming, 'leg-bert-wasm'), { recursive: true });
+    leg(incoming, 'leg-bert-wasm', 'bert', 'wasm', true);
+    leg(incoming, 'leg-bert-webgpu', 'bert', 'webgpu', true);
+    // A fresh reports folder holding only the history, as the CI merge job has.
+    const again = join(root, 'reports-2');
+    mkdirSync(again);
+    writeFileSync(join(again, 'history.jsonl'), readFileSync(join(reports, 'history.jsonl')));
+    const { missing } = await mergeRunFolders(incoming, again, { date: NIGHT, expect: { ...expect2x2, suites: ['bert'] } });
+    expect(missing).toEqual([]);
+    expect(readHistory(join(again, 'history.jsonl')).map((e) => [e.backend, e.pass, e.error === undefined])).toEqual([
+      ['wasm', true, true],
+      ['webgpu', true, true],
+    ]);
+    expect(existsSync(join(again, 'nightly', NIGHT, 'bert', 'webgpu', 'error.json'))).toBe(false);
+  });
+
+  it('names the expected folders by the step count the legs were asked for', async () => {
+    const root = tmp();
+    const { missing, entries } = await mergeRunFolders(join(root, 'none'), join(root, 'reports'), { date: NIGHT, expect: { suites: ['bert'], backends: ['wasm'], steps: 50 } });
+    expect(missing).toEqual(['bert/wasm-50steps']);
+    expect(entries[0]).toMatchObject({ steps: 50, runDir: `nightly/${NIGHT}/bert/wasm-50steps` });
+    await expect(mergeRunFolders(join(root, 'none'), join(root, 'reports'), { expect: { suites: ['bert'], backends: ['wasm'], steps: null } })).rejects.toThrow(/--date/);
+  });
+
+  it('keeps the run folders of the newest nights and links only those', async () => {
+    const root = tmp();
+    const reports = join(root, 'reports');
+    for (const night of ['2026-01-01', '2026-01-02', '2026-01-03']) {
+      const incoming = join(root, `incoming-${night}`);
+      writeRunFolder(join(incoming, 'leg-bert-wasm', night, 'bert', 'wasm'), syntheticRun({ aligned: true, suite: 'bert' }));
+      await mergeRunFolders(incoming, reports, { keepNights: 2 });
+    }
+    expect(readdirSync(join(reports, 'nightly')).sort()).toEqual(['2026-01-02', '2026-01-03']);
+    expect(readHistory(join(reports, 'history.jsonl')).map((e) => e.date)).toEqual(['2026-01-01', '2026-01-02', '2026-01-03']);
+    const grid = /<table id="night-grid">.*?<\/table>/s.exec(readFileSync(join(reports, 'index.html'), 'utf8'))![0];
+    expect([...grid.matchAll(/href="([^"]+)"/g)].map((m) => m[1])).toEqual(['nightly/2026-01-03/bert/wasm/report.html', 'nightly/2026-01-02/bert/wasm/report.html']);
   });
 });
 

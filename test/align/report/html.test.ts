@@ -5,7 +5,8 @@ import { LOSS_TOL, syntheticRun } from './synthetic.ts';
 
 interface Spec {
   id: string;
-  traces: Array<{ name?: string; x: unknown[]; y: Array<number | null> }>;
+  traces: Array<{ name?: string; x: unknown[]; y: Array<number | null>; marker?: { symbol?: unknown } }>;
+  layout?: { yaxis?: { type?: string } };
 }
 
 /** The plot specs as the page's script will read them. */
@@ -66,6 +67,22 @@ describe('renderRunHtml', () => {
     }
   });
 
+  it('draws an envelope as the band: the verdict\'s tolerance at each step, named with its source', () => {
+    const run = syntheticRun({ aligned: true });
+    const loss = run.verdict.train!.metrics.find((m) => m.metric === 'loss')!;
+    const tolerance = run.referenceCurve!.steps.map((s) => (s < 100 ? 1e-5 : 1e-5 * (s - 90)));
+    loss.envelope = { source: 'train_curve.float64.json (loss)', k: 10, atol: 1e-5, rtol: 0, tolerance, bounds: [{ fromStep: 0, by: 'floor' }, { fromStep: 100, by: 'noise' }] };
+    const html = render(run);
+    const [lower, upper] = specsOf(html).find((s) => s.id === 'plot-loss')!.traces;
+    const ref = run.referenceCurve!.metrics.loss;
+    for (const i of [0, 99, 150, 199]) {
+      expect(upper.y[i]! - ref[i]).toBeCloseTo(tolerance[i], 12);
+      expect(ref[i] - lower.y[i]!).toBeCloseTo(tolerance[i], 12);
+    }
+    expect(upper.name).toMatch(/10 × noise of train_curve\.float64\.json \(loss\)/);
+    expect(html).toContain('the floor until step 100, then the noise');
+  });
+
   it('marks exactly the failing steps the verdict counted', () => {
     const run = syntheticRun({ aligned: false, driftFrom: 150 });
     const loss = run.verdict.train!.metrics.find((m) => m.metric === 'loss')!;
@@ -89,6 +106,26 @@ describe('renderRunHtml', () => {
     const fwd = specsOf(html).find((s) => s.id === 'plot-forward')!;
     expect(fwd.traces[2].x).toEqual(['initial/hidden_states.2']);
     expect(html).toContain('<tr class="fail first-divergence"><td><code>initial/hidden_states.2</code>');
+  });
+
+  it('draws the sub-block checkpoints in model order on a log axis, starring the first divergence and opening value guesses', () => {
+    const run = syntheticRun({ aligned: false, checkpoints: true });
+    const html = render(run);
+    const plot = specsOf(html).find((s) => s.id === 'plot-checkpoints')!;
+    const [errors, tolerance, star] = plot.traces;
+    expect(errors.x).toEqual(run.verdict.forward!.checkpoints!.map((c) => c.name));
+    // An exact zero cannot sit on a log axis: a gap, not a 0.
+    expect((errors.y as unknown[])[0]).toBeNull();
+    expect((errors.marker!.symbol as string[])[5]).toBe('diamond-open');
+    expect(tolerance.y).toEqual(Array(7).fill(1e-5));
+    expect(star.x).toEqual(['initial/layer.1/mlp_norm']);
+    expect(plot.layout?.yaxis?.type).toBe('log');
+    expect(html).toContain('sub-block <code>mlp_norm</code>');
+    expect(html).toContain('last passing: <code>initial/layer.1/attn.probs</code>');
+    expect(html).toContain('<tr class="fail first-divergence"><td><code>initial/layer.1/mlp_norm</code>');
+    expect(html).toContain('<tr class="fail first-divergence"><td><code>initial/hidden_states.2</code>');
+    expect(render(syntheticRun({ aligned: true, checkpoints: true }))).toContain('Every checkpoint is within tolerance.');
+    expect(render(syntheticRun({ aligned: true }))).not.toContain('plot-checkpoints');
   });
 
   it('highlights generated tokens that differ from the reference', () => {
@@ -136,7 +173,7 @@ describe('renderRunHtml', () => {
     const run = syntheticRun({ aligned: false });
     // What JSON.stringify makes of Infinity (a step we never produced).
     (run.verdict.train!.metrics[0] as { maxAbsDiff: number | null }).maxAbsDiff = null;
-    expect(render(run)).toMatch(/<td><code>loss<\/code><\/td><td>approximate<\/td>(<td>[^<]*<\/td>){3}<td>non-finite<\/td>/);
+    expect(render(run)).toMatch(/<td><code>loss<\/code><\/td><td>approximate<\/td>(<td>[^<]*<\/td>){2}<td>non-finite<\/td>/);
   });
 });
 

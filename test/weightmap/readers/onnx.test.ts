@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../../src/errors.ts';
 import { readOnnxInitializers } from '../../../src/weightmap/readers/onnx.ts';
 import { readSafetensors } from '../../../src/weightmap/readers/safetensors.ts';
+import { lField, modelProto, nodeProto, tag, varint, vField, f32le, type TensorSpec } from '../../support/onnx-proto.ts';
 
 const BASELINES = join(import.meta.dirname, '../../../baselines');
 const tmp = mkdtempSync(join(tmpdir(), 'parity-onnx-'));
@@ -81,71 +82,6 @@ describe('readOnnxInitializers on the baseline exports', () => {
     expect(meta).toMatchObject({ irVersion: 7, producerName: 'pytorch', producerVersion: '1.13.0', opsetImport: { 'ai.onnx': 14 } });
   });
 });
-
-// ---- A protobuf writer of the test's own, for synthetic models. ----
-
-function varint(value: bigint | number): Buffer {
-  let v = BigInt.asUintN(64, BigInt(value));
-  const out: number[] = [];
-  do {
-    const b = Number(v & 0x7fn);
-    v >>= 7n;
-    out.push(v ? b | 0x80 : b);
-  } while (v);
-  return Buffer.from(out);
-}
-const tag = (field: number, wire: number) => varint(field * 8 + wire);
-const vField = (field: number, value: bigint | number) => Buffer.concat([tag(field, 0), varint(value)]);
-const lField = (field: number, bytes: Uint8Array | string) => {
-  const b = typeof bytes === 'string' ? Buffer.from(bytes) : Buffer.from(bytes);
-  return Buffer.concat([tag(field, 2), varint(b.length), b]);
-};
-const f32le = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
-
-interface TensorSpec {
-  name: string;
-  dims: number[];
-  type: number;
-  raw?: Uint8Array;
-  floats?: number[];
-  int32s?: number[];
-  int64s?: bigint[];
-  doubles?: number[];
-  uint64s?: bigint[];
-  packed?: boolean;
-  extra?: Buffer;
-}
-
-function tensorProto(t: TensorSpec): Buffer {
-  const parts: Buffer[] = [];
-  for (const d of t.dims) parts.push(vField(1, d));
-  parts.push(vField(2, t.type));
-  const packedOr = (field: number, encoded: Buffer[], single: (i: number) => Buffer) =>
-    t.packed === false ? encoded.map((_, i) => single(i)) : [lField(field, Buffer.concat(encoded))];
-  if (t.floats) parts.push(...packedOr(4, t.floats.map((v) => f32le([v])), (i) => Buffer.concat([tag(4, 5), f32le([t.floats![i]])])));
-  if (t.int32s) parts.push(...packedOr(5, t.int32s.map((v) => varint(v)), (i) => vField(5, t.int32s![i])));
-  if (t.int64s) parts.push(...packedOr(7, t.int64s.map((v) => varint(v)), (i) => vField(7, t.int64s![i])));
-  if (t.doubles) parts.push(lField(10, Buffer.from(new Float64Array(t.doubles).buffer)));
-  if (t.uint64s) parts.push(lField(11, Buffer.concat(t.uint64s.map((v) => varint(v)))));
-  parts.push(lField(8, t.name));
-  if (t.raw) parts.push(lField(9, t.raw));
-  if (t.extra) parts.push(t.extra);
-  return Buffer.concat(parts);
-}
-
-function nodeProto(name: string, opType: string, inputs: string[], outputs: string[]): Buffer {
-  return Buffer.concat([...inputs.map((i) => lField(1, i)), ...outputs.map((o) => lField(2, o)), lField(3, name), lField(4, opType)]);
-}
-
-function modelProto(graph: { initializers?: TensorSpec[]; nodes?: Buffer[]; extra?: Buffer }): Buffer {
-  const g = Buffer.concat([
-    ...(graph.nodes ?? []).map((n) => lField(1, n)),
-    lField(2, 'g'),
-    ...(graph.initializers ?? []).map((t) => lField(5, tensorProto(t))),
-    graph.extra ?? Buffer.alloc(0),
-  ]);
-  return Buffer.concat([vField(1, 8), lField(2, 'test'), lField(7, g), lField(8, Buffer.concat([lField(1, ''), vField(2, 17)]))]);
-}
 
 let counter = 0;
 function save(bytes: Uint8Array): string {

@@ -1,0 +1,56 @@
+/**
+ * The curve gate can fail: each shipped suite's training check, with the tolerances it ships
+ * (a per-step envelope from the reference's own float64 replay), must call MISALIGNED on a replay
+ * carrying a realistic porting bug, over the fewest steps that show it — and still pass the honest
+ * replay over the same steps. The bugs go into Parity's replay, never into the reference.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadManifest } from '../../src/align/baseline/manifest.ts';
+import { modelFromConfig, weightMapFor } from '../../src/families/registry.ts';
+import { loadSuite } from '../../src/align/suite.ts';
+import { checkTraining } from '../../src/align/train-check.ts';
+import { parseHyperparams } from '../../src/align/train/hyperparams.ts';
+import { readJsonObject } from '../../src/json-file.ts';
+import { BASELINES, useBackend } from '../support/backend.ts';
+import { frozenBug, OPTIMIZER_BUGS, type PortingBug } from '../support/porting-bugs.ts';
+
+beforeAll(useBackend);
+
+interface SuiteCase {
+  suite: string;
+  /** Enough steps for the slowest bug to cross the envelope (measured), with room. */
+  steps: number;
+  bugs: PortingBug[];
+}
+
+const CASES: SuiteCase[] = [
+  { suite: 'bert', steps: 60, bugs: [...OPTIMIZER_BUGS, frozenBug('position-embeddings-not-trained', 'BERT position embeddings left out of training', ['embeddings.position'])] },
+  { suite: 'gpt2', steps: 40, bugs: [...OPTIMIZER_BUGS] },
+  { suite: 't5', steps: 60, bugs: [...OPTIMIZER_BUGS, frozenBug('relative-position-bias-not-trained', 'T5 relative-position bias left out of training', ['encoder.relative_bias', 'decoder.relative_bias'])] },
+  { suite: 't5v11', steps: 60, bugs: [...OPTIMIZER_BUGS, frozenBug('relative-position-bias-not-trained', 'T5 relative-position bias left out of training', ['encoder.relative_bias', 'decoder.relative_bias'])] },
+];
+
+describe.each(CASES)('$suite: the curve gate', ({ suite, steps, bugs }) => {
+  const dir = `${BASELINES}${suite}`;
+  const model = modelFromConfig(`${dir}/config.json`);
+  const hyper = parseHyperparams(readJsonObject(`${dir}/hyperparams.json`), `${dir}/hyperparams.json`, model.specs, weightMapFor(model));
+  const check = (replay?: PortingBug['replay']) =>
+    checkTraining(model, loadSuite(dir), loadManifest(dir), { steps, goldenKey: 'none', ...(replay ? { replay: replay(hyper) } : {}) });
+
+  it(`passes the honest replay over ${steps} steps, every metric held to the float64 envelope`, async () => {
+    const { verdict } = await check();
+    expect(verdict.metrics.filter((m) => !m.pass).map((m) => m.metric)).toEqual([]);
+    const loss = verdict.metrics.find((m) => m.metric === 'loss')!;
+    expect(loss.envelope?.source).toBe('train_curve.float64.json (loss)');
+    // Before the reference itself turns imprecise the gate is far below the old uniform 1e-3.
+    expect(Math.max(...loss.envelope!.tolerance)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it.each(bugs.map((b) => [b.name, b] as const))(`calls %s MISALIGNED within ${steps} steps, on the loss`, async (_, bug) => {
+    const { verdict } = await check(bug.replay);
+    expect(verdict.pass).toBe(false);
+    const loss = verdict.metrics.find((m) => m.metric === 'loss')!;
+    expect(loss.pass, `${bug.what}: loss max|diff| ${loss.maxAbsDiff}`).toBe(false);
+    expect(loss.firstFailingStep).toBeLessThan(steps);
+  });
+});
