@@ -1,8 +1,7 @@
 /**
  * The training replay of LLaMA, RoBERTa and ViT on short runs: early steps agree with the
  * reference curves far inside the 1000-step tolerance (the fixtures measure their own float32 vs
- * float64 gap at ~1e-6 there), and no run leaks tensors. ViT is compared with its float64 replay
- * (train_curve.float64.json), the reference's own precision.
+ * float64 gap at ~1e-6 there), and no run leaks tensors.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/backend/tf.ts';
@@ -20,10 +19,10 @@ beforeAll(useBackend);
 const maxDiff = (a: number[], b: number[], n: number) => Math.max(...a.slice(0, n).map((v, i) => Math.abs(v - b[i])));
 
 describe.each([
-  ['llama', 'train_curve.json', 30],
-  ['roberta', 'train_curve.json', 30],
-  ['vit', 'train_curve.float64.json', 60],
-])('%s replay against %s', (suite, curveFile, steps) => {
+  ['llama', 30],
+  ['roberta', 30],
+  ['vit', 60],
+])('%s replay', (suite, steps) => {
   const f = (n: string) => `${BASELINES}${suite}/${n}`;
   let r: { curve: ReturnType<typeof curveFromRecords>; reference: ReturnType<typeof readCurve>; counts: number[]; stopped: boolean };
   beforeAll(async () => {
@@ -33,7 +32,7 @@ describe.each([
     const counts: number[] = [];
     const result = await train(model, params, BatchSource.open(f('batches.safetensors'), model.inputNames), spec, { steps, onStep: () => counts.push(tf.memory().numTensors) });
     params.dispose();
-    r = { curve: curveFromRecords(result.records), reference: readCurve(f(curveFile)), counts, stopped: result.stoppedAt !== undefined };
+    r = { curve: curveFromRecords(result.records), reference: readCurve(f('train_curve.json')), counts, stopped: result.stoppedAt !== undefined };
   });
 
   it(`loss within 1e-5 and the pre-clip gradient norm within 1e-4 relative at each of ${steps} steps`, () => {
