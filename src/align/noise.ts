@@ -19,7 +19,7 @@ import { readCurve, type Curve } from './curve.ts';
 import type { Suite } from './suite.ts';
 
 export const CURVE64_FILE = 'train_curve.float64.json';
-const NOISE_FILE = /^noise\.([A-Za-z0-9][A-Za-z0-9._-]{0,63})\.json$/;
+const NOISE_FILE = /^noise\.([A-Za-z0-9][A-Za-z0-9._-]{0,127})\.json$/;
 
 export function noiseFileName(goldenKey: string): string {
   return `noise.${goldenKey}.json`;

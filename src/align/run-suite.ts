@@ -21,6 +21,7 @@ import { InputError } from '../errors.ts';
 import { writeRunReports } from './report/write.ts';
 import { loadSuite, readVariants, requireFile, type Suite } from './suite.ts';
 import { checkTraining } from './train-check.ts';
+import type { OptimizerPlace } from './train/loop.ts';
 import type { Verdict } from './verdict.ts';
 
 export type Check = 'forward' | 'train' | 'generation';
@@ -29,6 +30,8 @@ export const CHECKS: readonly Check[] = ['forward', 'train', 'generation'];
 export interface RunSuiteOptions {
   suiteDir: string;
   steps?: number;
+  /** Where clipping and AdamW run: host (default) or device (GPU-sized models). */
+  optimizer?: OptimizerPlace;
   /** Run only this check (default: every check the suite has references for). */
   only?: Check;
   backend?: string;
@@ -117,7 +120,7 @@ export async function alignSuite(options: Omit<RunSuiteOptions, 'reportsDir' | '
     verdict.forward = await checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), runs, manifest.tolerances.forward, { ...load, ort: options.ort });
   }
   if (wants('train') && (options.only === 'train' || suite.files.curve)) {
-    const result = await checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, goldenKey: backend.goldenKey, load, onStep: options.onStep });
+    const result = await checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, goldenKey: backend.goldenKey, optimizer: options.optimizer, load, onStep: options.onStep });
     verdict.train = result.verdict;
     verdict.golden = result.golden;
     curve = result.curve;

@@ -17,7 +17,7 @@ import { loadParams, type LoadOptions } from './load-model.ts';
 import { requireFile, type Suite } from './suite.ts';
 import { BatchSource } from './train/batches.ts';
 import { parseHyperparams, type TrainSpec } from './train/hyperparams.ts';
-import { train, type TrainOptions } from './train/loop.ts';
+import { train, type OptimizerPlace, type TrainOptions } from './train/loop.ts';
 import type { GoldenVerdict, MetricComparison, TrainVerdict } from './verdict.ts';
 
 export interface TrainCheckOptions {
@@ -25,6 +25,8 @@ export interface TrainCheckOptions {
   weights?: string;
   /** Which golden this run is held to: the backend, and for a GPU backend its device class. */
   goldenKey: string;
+  /** Where clipping and AdamW run (default host: float32-exact, identical on every backend). */
+  optimizer?: OptimizerPlace;
   load?: LoadOptions;
   onStep?: (record: StepRecord, total: number) => void;
   /**
@@ -59,12 +61,15 @@ export async function checkTraining(model: Model, suite: Suite, manifest: Manife
   }
   if (steps > batches.steps) throw new InputError('more steps asked than there are batches', { file: batches.file, expected: `≤ ${batches.steps}`, actual: String(steps) });
 
+  const optimizer = options.optimizer ?? 'host';
+  // A device-optimizer run rounds the update in the backend's order: its own golden, never the host one's.
+  const goldenKey = optimizer === 'device' ? `${options.goldenKey}-device-optimizer` : options.goldenKey;
   const weights = options.weights ?? requireFile(suite, 'weights', 'initial weights');
   const { params } = loadParams(model, weights, options.load);
   let result: Awaited<ReturnType<typeof train>>;
   try {
     const replaySpec = options.replay?.spec ? options.replay.spec(spec) : spec;
-    result = await train(model, params, batches, { ...replaySpec, steps }, { ...options.replay?.options, steps, onStep: (r) => options.onStep?.(r, steps) });
+    result = await train(model, params, batches, { ...replaySpec, steps }, { ...options.replay?.options, steps, optimizer, onStep: (r) => options.onStep?.(r, steps) });
   } finally {
     params.dispose();
   }
@@ -93,8 +98,9 @@ export async function checkTraining(model: Model, suite: Suite, manifest: Manife
     failingSteps: loss.failingSteps,
     firstFailingStep: loss.firstFailingStep,
     msPerStep: result.msPerStep,
+    optimizer,
     metrics,
     ...(result.stoppedAt ? { stoppedAt: result.stoppedAt } : {}),
   };
-  return { verdict, golden: checkGolden(suite.dir, options.goldenKey, curve), curve, reference };
+  return { verdict, golden: checkGolden(suite.dir, goldenKey, curve), curve, reference };
 }

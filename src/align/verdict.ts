@@ -143,6 +143,8 @@ export interface TrainVerdict {
   failingSteps: number;
   firstFailingStep: number | null;
   msPerStep: number;
+  /** Where clipping and AdamW ran: host (float32-exact emulation of the reference) or device. */
+  optimizer?: 'host' | 'device';
   metrics: MetricComparison[];
   /** Set when the run stopped early (NaN/Inf loss or gradient), naming the step. */
   stoppedAt?: { step: number; reason: string };

@@ -1,7 +1,8 @@
 /**
  * npm run align -- <suite name | folder> [--steps N] [--only forward|train] [--json FILE]
  *                  [--backend NAME] [--weights CHECKPOINT] [--reference stored|onnx|FILE.onnx[,FILE.onnx]]
- *                  [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--reports DIR] [--allow-incomplete]
+ *                  [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--optimizer host|device]
+ *                  [--reports DIR] [--no-report] [--allow-incomplete]
  * Exit 0 aligned, 1 misaligned, 2 unusable input.
  */
 import { writeFileAtomic } from '../align/baseline/atomic.ts';
@@ -14,7 +15,7 @@ import { progressReporter } from './progress.ts';
 import { parseCli, runCli } from './run-cli.ts';
 import { formatVerdict } from './verdict-table.ts';
 
-const USAGE = 'usage: npm run align -- <suite|folder> [--steps N] [--only forward|train|generation] [--json FILE] [--backend tensorflow-gpu|webgpu|tensorflow|wasm|cpu] [--weights CHECKPOINT] [--reference stored|onnx|FILE.onnx[,FILE.onnx]] [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--reports DIR] [--no-report] [--allow-incomplete]';
+const USAGE = 'usage: npm run align -- <suite|folder> [--steps N] [--only forward|train|generation] [--json FILE] [--backend tensorflow-gpu|webgpu|tensorflow|wasm|cpu] [--weights CHECKPOINT] [--reference stored|onnx|FILE.onnx[,FILE.onnx]] [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--optimizer host|device] [--reports DIR] [--no-report] [--allow-incomplete]';
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCli({
@@ -31,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
       'ort-optimization': { type: 'string', default: DEFAULT_ORT_SETTINGS.optimization },
       reports: { type: 'string', default: 'reports' },
       'no-report': { type: 'boolean', default: false },
+      optimizer: { type: 'string', default: 'host' },
       'allow-incomplete': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -44,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
   if (steps !== undefined && (!Number.isInteger(steps) || steps <= 0)) throw new InputError('--steps must be a positive integer', { actual: values.steps });
   const ortThreads = Number(values['ort-threads']);
   if (!Number.isInteger(ortThreads) || ortThreads <= 0) throw new InputError('--ort-threads must be a positive integer', { actual: values['ort-threads'] });
+  if (values.optimizer !== 'host' && values.optimizer !== 'device') throw new InputError('unknown --optimizer', { expected: 'host | device', actual: values.optimizer });
   const optimization = values['ort-optimization'] as GraphOptimization;
   if (!GRAPH_OPTIMIZATIONS.includes(optimization)) throw new InputError('unknown --ort-optimization', { expected: GRAPH_OPTIMIZATIONS.join(' | '), actual: optimization });
   if (values.only !== undefined && !(CHECKS as readonly string[]).includes(values.only)) {
@@ -58,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
     weights: values.weights,
     reference: values.reference,
     ort: { threads: ortThreads, optimization },
+    optimizer: values.optimizer,
     allowIncomplete: values['allow-incomplete'],
     log: (line) => process.stdout.write(`${line}\n`),
     onStep: progressReporter(process.stdout),

@@ -4,14 +4,16 @@
  * carrying a realistic porting bug, over the fewest steps that show it — and still pass the honest
  * replay over the same steps. The bugs go into Parity's replay, never into the reference.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../src/align/baseline/manifest.ts';
 import { modelFromConfig, weightMapFor } from '../../src/families/registry.ts';
 import { loadSuite } from '../../src/align/suite.ts';
 import { checkTraining } from '../../src/align/train-check.ts';
 import { parseHyperparams } from '../../src/align/train/hyperparams.ts';
 import { readJsonObject } from '../../src/json-file.ts';
+import { calibrate, writeCalibration } from '../../src/align/baseline/calibrate.ts';
 import { BASELINES, useBackend } from '../support/backend.ts';
+import { copySuite } from '../support/suite-copy.ts';
 import { frozenBug, OPTIMIZER_BUGS, type PortingBug } from '../support/porting-bugs.ts';
 
 beforeAll(useBackend);
@@ -52,5 +54,33 @@ describe.each(CASES)('$suite: the curve gate', ({ suite, steps, bugs }) => {
     const loss = verdict.metrics.find((m) => m.metric === 'loss')!;
     expect(loss.pass, `${bug.what}: loss max|diff| ${loss.maxAbsDiff}`).toBe(false);
     expect(loss.firstFailingStep).toBeLessThan(steps);
+  });
+});
+
+describe('a folder without a float64 replay, after calibrate', () => {
+  // gpt2's files without train_curve.float64.json: the envelope comes from our own one-ulp spread.
+  const STEPS = 40;
+  const FILES = ['config.json', 'model.safetensors', 'batches.safetensors', 'hyperparams.json', 'train_curve.json'];
+  const copy = copySuite('gpt2', FILES);
+  const dir = copy.dir;
+  beforeAll(async () => {
+    writeCalibration(await calibrate({ suiteDir: dir, backend: 'wasm', steps: STEPS, runs: 2 }));
+  });
+  afterAll(() => copy.cleanup());
+  const model = modelFromConfig(`${BASELINES}gpt2/config.json`);
+  const hyper = parseHyperparams(readJsonObject(`${BASELINES}gpt2/hyperparams.json`), 'hyperparams.json', model.specs, weightMapFor(model));
+  const check = (replay?: PortingBug['replay']) =>
+    checkTraining(model, loadSuite(dir), loadManifest(dir), { steps: STEPS, goldenKey: 'wasm', ...(replay ? { replay: replay(hyper) } : {}) });
+
+  it('passes the honest replay with the envelope from noise.wasm.json', async () => {
+    const { verdict } = await check();
+    const loss = verdict.metrics.find((m) => m.metric === 'loss')!;
+    expect(loss.envelope?.source).toBe('noise.wasm.json (loss)');
+    expect(verdict.pass).toBe(true);
+  });
+
+  it.each(OPTIMIZER_BUGS.filter((b) => ['adam-eps-1e-7', 'decay-on-bias-and-norm'].includes(b.name)).map((b) => [b.name, b] as const))('calls %s MISALIGNED on the loss', async (_, bug) => {
+    const { verdict } = await check(bug.replay);
+    expect(verdict.metrics.find((m) => m.metric === 'loss')!.pass).toBe(false);
   });
 });

@@ -45,6 +45,16 @@ describe(`training on webgpu, ${STEPS} steps`, () => {
   });
 });
 
+describe(`the device optimizer on webgpu, ${STEPS} steps`, () => {
+  it('gpt2: clipping and AdamW on the GPU stay within the reference\'s tolerance, no tensor leaked', async () => {
+    const live: number[] = [];
+    const { verdict } = await run('gpt2', { only: 'train', steps: STEPS, optimizer: 'device', onStep: () => live.push(tf.memory().numTensors) });
+    expect(verdict.train!.optimizer).toBe('device');
+    expect(verdict.train!.metrics.filter((m) => !m.pass).map((m) => `${m.metric} ${m.maxAbsDiff}`)).toEqual([]);
+    expect(new Set(live).size).toBe(1);
+  });
+});
+
 describe('generation on webgpu', () => {
   it.each(['gpt2', 't5', 't5v11'])('%s: tokens equal the reference, cached ≡ uncached', async (suite) => {
     const { verdict } = await run(suite, { only: 'generation' });

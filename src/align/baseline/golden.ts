@@ -20,8 +20,8 @@ import { assertFiniteCurve, assertNoNulls } from './finite.ts';
 import { describeZodIssue, parseJson, readBytes } from '../../json-file.ts';
 import { loadManifest } from './manifest.ts';
 
-/** Backend names as tfjs spells them ("wasm", "tensorflow", "tensorflow-gpu", "cpu", "webgl"). */
-const BACKEND_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Golden keys: a backend name ("wasm", "tensorflow-gpu"), for a GPU with its device class, and a suffix for the device optimizer. */
+const BACKEND_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export interface Golden {
   schema: 1;

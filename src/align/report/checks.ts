@@ -60,7 +60,8 @@ export function describeMetricTolerance(m: MetricComparison): string {
   if (!e) return plain;
   const widest = e.tolerance.length ? Math.max(...e.tolerance) : Number.NaN;
   const fromNoise = e.bounds.find((b) => b.by === 'noise');
-  return `max(${plain}, ${formatNumber(e.k)} × noise of ${e.source}): the floor${fromNoise ? ` until step ${fromNoise.fromStep}, then the noise` : ' throughout'}; widest ${formatNumber(widest)}`;
+  const which = !fromNoise ? 'the floor throughout' : fromNoise === e.bounds[0] ? 'the noise from the first step' : `the floor until step ${fromNoise.fromStep}, then the noise`;
+  return `max(${plain}, ${formatNumber(e.k)} × noise of ${e.source}): ${which}; widest ${formatNumber(widest)}`;
 }
 
 /** A tensor's tolerance in words, with the float64 envelope when one applied. */
