@@ -30,6 +30,9 @@ const CASES: SuiteCase[] = [
   { suite: 'gpt2', steps: 40, bugs: [...OPTIMIZER_BUGS] },
   { suite: 't5', steps: 60, bugs: [...OPTIMIZER_BUGS, frozenBug('relative-position-bias-not-trained', 'T5 relative-position bias left out of training', ['encoder.relative_bias', 'decoder.relative_bias'])] },
   { suite: 't5v11', steps: 60, bugs: [...OPTIMIZER_BUGS, frozenBug('relative-position-bias-not-trained', 'T5 relative-position bias left out of training', ['encoder.relative_bias', 'decoder.relative_bias'])] },
+  { suite: 'llama', steps: 40, bugs: [...OPTIMIZER_BUGS, frozenBug('lm-head-not-trained', 'LLaMA\'s untied head left out of training (treated as tied to a frozen table)', ['lm_head'])] },
+  { suite: 'roberta', steps: 40, bugs: [...OPTIMIZER_BUGS, frozenBug('token-type-embedding-not-trained', 'RoBERTa\'s single token-type row left out of training', ['embeddings.token_type'])] },
+  { suite: 'vit', steps: 60, bugs: [...OPTIMIZER_BUGS, frozenBug('cls-token-not-trained', 'ViT\'s [CLS] token registered as a buffer, not a parameter', ['embeddings.cls'])] },
 ];
 
 describe.each(CASES)('$suite: the curve gate', ({ suite, steps, bugs }) => {
