@@ -11,7 +11,8 @@ export const HISTORY_FILE = 'history.jsonl';
 
 export interface HistoryEntry {
   when: string;
-  action: 'bless' | 'import' | 'calibrate';
+  /** tolerance: a manifest's tolerance policy changed by hand, with the reason. */
+  action: 'bless' | 'import' | 'calibrate' | 'tolerance';
   [key: string]: unknown;
 }
 

@@ -42,17 +42,24 @@ export class DeviceAdamW {
     for (const x of [...this.m, ...this.v]) x.dispose();
   }
 
-  /** torch 1.13 AdamW: p *= 1 − lr·wd; m = m·β1 + (1−β1)·g; v = v·β2 + ((1−β2)·g)·g; p += (−lr/bc1)·m / (sqrt(v)/sqrt(bc2) + eps). */
+  /** Both rules: m = m·β1 + (1−β1)·g; v = v·β2 + ((1−β2)·g)·g, stored and returned. */
+  private moments(i: number, g: Tensor): { m: Tensor; v: Tensor } {
+    const { beta1, beta2 } = this.config;
+    const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
+    const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.mul(g, 1 - beta2), g));
+    this.m[i].assign(m);
+    this.v[i].assign(v);
+    return { m, v };
+  }
+
+  /** torch 1.13 AdamW: p *= 1 − lr·wd; p += (−lr/bc1)·m / (sqrt(v)/sqrt(bc2) + eps). */
   private torchUpdate(i: number, g: Tensor, lr: number): void {
     const { beta1, beta2, eps } = this.config;
     const p = this.params[i];
     const wd = this.decay[i] ? this.config.weightDecay : 0;
-    const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
-    const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.mul(g, 1 - beta2), g));
+    const { m, v } = this.moments(i, g);
     const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(1 - beta2 ** this.t)), eps);
     const stepSize = -(lr / (1 - beta1 ** this.t));
-    this.m[i].assign(m);
-    this.v[i].assign(v);
     p.assign(tf.add(tf.mul(p, 1 - lr * wd), tf.div(tf.mul(m, stepSize), denom)));
   }
 
@@ -61,11 +68,8 @@ export class DeviceAdamW {
     const { beta1, beta2, eps } = this.config;
     const p = this.params[i];
     const wd = this.decay[i] ? this.config.weightDecay : 0;
-    const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
-    const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.mul(g, 1 - beta2), g));
+    const { m, v } = this.moments(i, g);
     const update = tf.add(tf.div(tf.div(m, 1 - beta1 ** this.t), tf.add(tf.sqrt(tf.div(v, 1 - beta2 ** this.t)), eps)), tf.mul(p, wd));
-    this.m[i].assign(m);
-    this.v[i].assign(v);
     p.assign(tf.sub(p, tf.mul(update, lr)));
   }
 }
