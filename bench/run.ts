@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --suites bert,gpt2 --steps 60 --out FILE --readers --forward-only]
+ * npm run bench [-- --suites bert,gpt2 --steps 60 --out FILE --readers --forward-only]   (default: every suite with a config and batches)
  * Measures, per shipped suite on the selected backend: ms per training step (median over the
  * steps after a warm-up) and forward ms on the eval batch (median of repeats), ours with and
  * without taps, and, for suites with an ONNX export, onnxruntime's forward on the same batch
@@ -8,18 +8,19 @@
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/select.ts';
 import { tf } from '../src/backend/tf.ts';
-import { readIntTensors, toBatch, disposeBatch } from '../src/align/batch-io.ts';
-import { loadParams, modelFromConfig, weightMapFor } from '../src/align/load-model.ts';
+import { readInputs, toBatch, disposeBatch } from '../src/align/batch-io.ts';
+import { loadParams } from '../src/align/load-model.ts';
+import { modelFromConfig, weightMapFor } from '../src/families/registry.ts';
 import { loadSuite, requireFile } from '../src/align/suite.ts';
 import { BatchSource } from '../src/align/train/batches.ts';
 import { parseHyperparams } from '../src/align/train/hyperparams.ts';
 import { train } from '../src/align/train/loop.ts';
-import { readJsonObject } from '../src/models/hf-config.ts';
+import { readJsonObject } from '../src/json-file.ts';
 import { readSafetensors } from '../src/weightmap/readers/safetensors.ts';
 import { forwardValues } from '../src/align/forward-run.ts';
 import type { HostBatch } from '../src/align/batch-io.ts';
@@ -44,7 +45,7 @@ async function benchOnnx(files: string[], inputs: HostBatch, settings: OrtSettin
 
 const { values } = parseArgs({
   options: {
-    suites: { type: 'string', default: 'bert,megatron-bert,gpt2,t5,t5v11' },
+    suites: { type: 'string' },
     steps: { type: 'string', default: '60' },
     warmup: { type: 'string', default: '10' },
     backend: { type: 'string' },
@@ -60,7 +61,10 @@ const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const suites: Record<string, unknown> = {};
 
-for (const name of values.suites.split(',')) {
+// Default: every shipped suite that trains from an HF config (Megatron checkpoint folders have none).
+const names = values.suites?.split(',') ?? readdirSync('baselines').filter((n) => existsSync(join('baselines', n, 'config.json')) && existsSync(join('baselines', n, 'batches.safetensors'))).sort();
+
+for (const name of names) {
   const dir = join('baselines', name);
   if (!existsSync(join(dir, 'config.json'))) {
     suites[name] = { skipped: 'no config.json' };
@@ -76,7 +80,7 @@ for (const name of values.suites.split(',')) {
   const suite = loadSuite(dir);
   const weights = requireFile(suite, 'weights', 'initial weights');
 
-  const inputs = readIntTensors(readSafetensors(requireFile(suite, 'evalInputs', 'eval inputs')));
+  const inputs = readInputs(readSafetensors(requireFile(suite, 'evalInputs', 'eval inputs')));
   const { params } = loadParams(model, weights);
   const batch = toBatch(Object.fromEntries(Object.entries(inputs).filter(([k]) => model.inputNames.includes(k))));
   const forwardMs: number[] = [];

@@ -47,3 +47,12 @@ export function describeZodIssue(error: { issues: ReadonlyArray<{ path: Property
   }
   return `key ${formatKeyPath([...prefix, ...issue.path])}: ${issue.message}`;
 }
+
+export type JsonObject = Record<string, unknown>;
+
+/** A JSON file that must hold an object (config.json, hyperparams.json). */
+export function readJsonObject(file: string): JsonObject {
+  const json = readJsonFile(file);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new InputError('expected a JSON object', { file });
+  return json as JsonObject;
+}

@@ -15,7 +15,7 @@ import type { ParamLookup } from '../models/params.ts';
 import { OnnxReference } from '../reference/onnx-reference.ts';
 import { DEFAULT_ORT_SETTINGS, ortVersion, type OrtSettings } from '../reference/onnx-runtime.ts';
 import { readSafetensors } from '../weightmap/readers/safetensors.ts';
-import { readIntTensors, type HostBatch } from './batch-io.ts';
+import { readInputs, type HostBatch } from './batch-io.ts';
 import type { Checkpoint } from '../weightmap/checkpoint.ts';
 import { compareTensor, type ForwardNoise, type PositionMask } from './compare-tensor.ts';
 import { forwardValues, type ForwardSeams, type ForwardValues, type HostValue } from './forward-run.ts';
@@ -84,7 +84,7 @@ interface RunReference {
 }
 
 export async function checkForward(model: Model, evalInputsPath: string, runs: readonly ForwardRun[], tol: Tolerance, options: ForwardCheckOptions = {}): Promise<ForwardVerdict> {
-  const inputs = readIntTensors(readSafetensors(evalInputsPath));
+  const inputs = readInputs(readSafetensors(evalInputsPath));
   const localize = options.localize ?? true;
   const tensors: TensorComparison[] = [];
   const checkpoints: CheckpointComparison[] = [];
@@ -228,6 +228,6 @@ function forwardNoise(reference64: Checkpoint, name: string, shape: readonly num
 function masksFor(model: Model, name: string, inputs: HostBatch): PositionMask[] {
   return model.paddedAxes.flatMap((a) => {
     const mask = a.pattern.test(name) ? inputs[a.maskInput] : undefined;
-    return mask ? [{ axis: a.axis, valid: mask.data, positions: mask.shape[1] }] : [];
+    return mask?.dtype === 'int32' ? [{ axis: a.axis, valid: mask.data, positions: mask.shape[1] }] : [];
   });
 }

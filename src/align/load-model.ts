@@ -1,21 +1,13 @@
 /**
- * From a suite's config and a checkpoint to a model with its parameters: picks the family from
- * config.json, the weight map from the family and the checkpoint format, and refuses a checkpoint
- * that does not fit unless told otherwise.
+ * From a model and a checkpoint to its parameters: the weight map comes from the model's family
+ * and the checkpoint's format (src/families/registry.ts), and a checkpoint that does not fit is
+ * refused unless told otherwise.
  */
-import { InputError } from '../errors.ts';
-import { bertConfigFromHf, bertModel } from '../models/bert.ts';
-import { readJsonObject, type JsonObject } from '../models/hf-config.ts';
+import { weightMapFor } from '../families/registry.ts';
 import type { Model } from '../models/model.ts';
 import { ParamStore } from '../models/params.ts';
 import { unionCheckpoint, type Checkpoint } from '../weightmap/checkpoint.ts';
-import { applyWeightMap, requireComplete, type MapReport, type WeightMap } from '../weightmap/map.ts';
-import { hfBertMap, hfMegatronBertMap } from '../weightmap/maps/hf-bert.ts';
-import { hfGpt2Map } from '../weightmap/maps/hf-gpt2.ts';
-import { gpt2ConfigFromHf, gpt2Model } from '../models/gpt2.ts';
-import { t5ConfigFromHf, t5Model, type T5Config } from '../models/t5.ts';
-import { hfT5TiedMap, hfT5UntiedMap } from '../weightmap/maps/hf-t5.ts';
-import { megatronBertMap, megatronGptMap } from '../weightmap/maps/megatron.ts';
+import { applyWeightMap, requireComplete, type MapReport } from '../weightmap/map.ts';
 import { openCheckpoint } from '../weightmap/readers/detect.ts';
 
 export interface LoadedModel {
@@ -23,49 +15,6 @@ export interface LoadedModel {
   params: ParamStore;
   report: MapReport;
   checkpoint: Checkpoint;
-}
-
-export function modelFromConfig(configFile: string): Model {
-  const json = readJsonObject(configFile);
-  return modelFromConfigJson(json, configFile);
-}
-
-export function modelFromConfigJson(json: JsonObject, file: string): Model {
-  switch (json.model_type) {
-    case 'bert':
-    case 'megatron-bert':
-      return bertModel(bertConfigFromHf(json, file));
-    case 'gpt2':
-      return gpt2Model(gpt2ConfigFromHf(json, file));
-    case 't5':
-      return t5Model(t5ConfigFromHf(json, file));
-    default:
-      throw new InputError('unsupported model_type', { file, tensor: 'model_type', expected: 'bert | megatron-bert | gpt2 | t5', actual: JSON.stringify(json.model_type) });
-  }
-}
-
-/**
- * The map for a model family reading a checkpoint of the given format: Megatron's own layout for
- * Megatron directories, else the family's HF layout (safetensors, .bin, ONNX initializers).
- */
-export function weightMapFor(model: Model, checkpointFormat = 'safetensors'): WeightMap {
-  if (checkpointFormat === 'megatron') {
-    if (model.family === 'gpt2') return megatronGptMap;
-    if (model.family === 'megatron-bert') return megatronBertMap;
-    throw new InputError(`a Megatron checkpoint cannot load a ${model.family} model`, { expected: 'gpt2 or megatron-bert (pre-LN BERT)', actual: model.family });
-  }
-  switch (model.family) {
-    case 'bert':
-      return hfBertMap;
-    case 'megatron-bert':
-      return hfMegatronBertMap;
-    case 'gpt2':
-      return hfGpt2Map;
-    case 't5':
-      return (model.config as T5Config).tied ? hfT5TiedMap : hfT5UntiedMap;
-    default:
-      throw new Error(`no weight map for family ${model.family}`);
-  }
 }
 
 export interface LoadOptions {

@@ -5,14 +5,15 @@
  */
 import { InputError } from '../errors.ts';
 import type { Model } from '../models/model.ts';
-import { readJsonObject } from '../models/hf-config.ts';
+import { weightMapFor } from '../families/registry.ts';
+import { readJsonObject } from '../json-file.ts';
 import { checkGolden } from './baseline/golden.ts';
 import { compareWithReferences } from './baseline/compare-references.ts';
 import { curveToleranceFor, type Manifest } from './baseline/manifest.ts';
 import { compareMetric } from './compare-curve.ts';
 import { noiseGrowthHint, suiteNoise } from './noise.ts';
 import { curveFromRecords, readCurve, truncateCurve, type Curve, type StepRecord } from './curve.ts';
-import { loadParams, weightMapFor, type LoadOptions } from './load-model.ts';
+import { loadParams, type LoadOptions } from './load-model.ts';
 import { requireFile, type Suite } from './suite.ts';
 import { BatchSource } from './train/batches.ts';
 import { parseHyperparams, type TrainSpec } from './train/hyperparams.ts';

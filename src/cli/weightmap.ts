@@ -1,5 +1,5 @@
 /**
- * npm run weightmap -- <checkpoint> [--arch bert|gpt2|t5] [--config config.json] [--to parity|hf]
+ * npm run weightmap -- <checkpoint> [--arch ARCH] [--config config.json] [--to parity|hf]
  *                      [--out FILE.safetensors] [--vocab-size N] [--json FILE] [--allow-incomplete]
  * Shows how every tensor of a checkpoint maps onto our model, and optionally writes it converted.
  * Exit 0 complete, 1 incomplete (unmapped, missing or mismatched tensors), 2 unusable input.
@@ -10,20 +10,21 @@ import { EXIT_MISALIGNED, EXIT_PASS, InputError } from '../errors.ts';
 import type { Model } from '../models/model.ts';
 import type { Checkpoint } from '../weightmap/checkpoint.ts';
 import { shapeString } from '../weightmap/checkpoint.ts';
-import { ARCHES, chooseModel, hfExportMap, hfExportOptions, isArch, sourceMap, type Arch } from '../weightmap/choose-map.ts';
+import { chooseModel, isArch } from '../families/choose-model.ts';
+import { ARCHES, hfExportMap, hfExportOptions, weightMapFor } from '../families/registry.ts';
 import { exportToHf, megatronVocabSize, trimVocabulary, type ExportedTensor, type ExportModel } from '../weightmap/export.ts';
 import { applyWeightMap, isComplete, type MapReport, type MapRow } from '../weightmap/map.ts';
 import { openCheckpoint } from '../weightmap/readers/detect.ts';
 import { writeSafetensors } from '../weightmap/readers/safetensors-writer.ts';
 import { parseCli, runCli } from './run-cli.ts';
 
-const USAGE = 'usage: npm run weightmap -- <checkpoint file|folder> [--arch bert|gpt2|t5] [--config config.json] [--to parity|hf] [--out FILE.safetensors] [--vocab-size N] [--json FILE] [--allow-incomplete]';
+const USAGE = `usage: npm run weightmap -- <checkpoint file|folder> [--arch ${ARCHES.join('|')}] [--config config.json] [--to parity|hf] [--out FILE.safetensors] [--vocab-size N] [--json FILE] [--allow-incomplete]`;
 
 type Target = 'parity' | 'hf';
 
 interface Options {
   checkpoint: string;
-  arch?: Arch;
+  arch?: string;
   config?: string;
   to: Target;
   out?: string;
@@ -40,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const ckpt = openCheckpoint(options.checkpoint);
   const { model, arch, configSource } = chooseModel(ckpt, { config: options.config, arch: options.arch });
-  const map = sourceMap(model, ckpt.format);
+  const map = weightMapFor(model, ckpt.format);
   const { values, report } = applyWeightMap(ckpt, map, model.specs, { heads: headsOf(model) });
   const complete = isComplete(report);
 
@@ -114,7 +115,7 @@ function parseOptions(argv: string[]): Options | null {
   if (v.out === undefined && v.to === 'hf') throw new InputError('--to hf says which layout --out writes; pass --out FILE.safetensors');
   return {
     checkpoint: positionals[0],
-    arch: v.arch as Arch | undefined,
+    arch: v.arch,
     config: v.config,
     to: v.to,
     out: v.out,

@@ -4,9 +4,9 @@
  */
 import { tf, type Tensor } from '../backend/tf.ts';
 
-export type Activation = 'gelu' | 'gelu_new' | 'gelu_fast' | 'gelu_pytorch_tanh' | 'relu' | 'quick_gelu' | 'tanh';
+export type Activation = 'gelu' | 'gelu_new' | 'gelu_fast' | 'gelu_pytorch_tanh' | 'relu' | 'quick_gelu' | 'tanh' | 'silu' | 'swish';
 
-export const ACTIVATIONS: readonly Activation[] = ['gelu', 'gelu_new', 'gelu_fast', 'gelu_pytorch_tanh', 'relu', 'quick_gelu', 'tanh'];
+export const ACTIVATIONS: readonly Activation[] = ['gelu', 'gelu_new', 'gelu_fast', 'gelu_pytorch_tanh', 'relu', 'quick_gelu', 'tanh', 'silu', 'swish'];
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
@@ -25,17 +25,33 @@ export function activation(x: Tensor, kind: Activation): Tensor {
       return tf.relu(x);
     case 'tanh':
       return tf.tanh(x);
+    case 'silu': // x·σ(x) (LLaMA's SwiGLU gate); HF maps "swish" to the same nn.SiLU
+    case 'swish':
+      return silu(x);
   }
 }
+
+/**
+ * x / (1 + e^−x), in the order torch's SiLU kernel evaluates it, with torch's backward
+ * dy · σ(x) · (1 + x · (1 − σ(x))). Differentiating the division itself would give 0 · ∞ = NaN
+ * where e^−x overflows (x < −88); this form gives 0 there, as torch does.
+ */
+const silu = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
+  const [x, save] = args as [Tensor, tf.GradSaveFunc];
+  save([x]);
+  return {
+    value: tf.div(x, tf.add(1, tf.exp(tf.neg(x)))),
+    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      const [input] = saved;
+      const s = tf.sigmoid(input);
+      return [tf.mul(dy, tf.mul(s, tf.add(1, tf.mul(input, tf.sub(1, s)))))];
+    },
+  };
+}) as (x: Tensor) => Tensor;
 
 function tanhGelu(x: Tensor, c: number): Tensor {
   // torch evaluates pow(x, 3.0) as x·x·x; tf.pow would also build an unused exponent gradient.
   const cube = tf.mul(tf.mul(x, x), x);
   const inner = tf.mul(c, tf.add(x, tf.mul(0.044715, cube)));
   return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
-}
-
-export function parseActivation(name: unknown, where: string): Activation {
-  if (typeof name === 'string' && (ACTIVATIONS as readonly string[]).includes(name)) return name as Activation;
-  throw new Error(`${where}: unsupported activation ${JSON.stringify(name)} (supported: ${ACTIVATIONS.join(', ')})`);
 }

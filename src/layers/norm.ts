@@ -19,7 +19,10 @@ export function layerNorm(x: Tensor, p: LayerNormParams, eps: number): Tensor {
   return tf.add(tf.mul(normed, p.weight), p.bias);
 }
 
-/** T5LayerNorm: no mean subtraction, no bias: w · x·rsqrt(mean(x²) + eps). */
+/**
+ * T5LayerNorm and LlamaRMSNorm (the same float32 computation in HF: x·rsqrt(mean(x²) + eps),
+ * then the weight): no mean subtraction, no bias.
+ */
 export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   const axis = x.shape.length - 1;
   const meanSquare = tf.mean(tf.square(x), axis, true); // [..., 1]

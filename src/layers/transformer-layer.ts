@@ -1,7 +1,7 @@
 /**
  * One transformer block built from the shared sublayers. Placement decides where the norms sit:
  *   post (BERT):              x = N(x + attn(x));        x = N(x + mlp(x))
- *   pre  (GPT-2, Megatron, T5): x = x + attn(N(x));      x = x + mlp(N(x))
+ *   pre  (GPT-2, Megatron, T5, LLaMA, ViT): x = x + attn(N(x));      x = x + mlp(N(x))
  * A decoder block (T5) adds cross-attention between the two, placed the same way.
  */
 import { tf, type Tensor } from '../backend/tf.ts';
@@ -9,6 +9,7 @@ import type { Activation } from './activations.ts';
 import { crossAttention, selfAttention, type AttentionParams, type KeyValue } from './attention.ts';
 import { mlp, type MlpParams } from './mlp.ts';
 import { layerNorm, rmsNorm } from './norm.ts';
+import type { RotaryAngles } from './rotary.ts';
 import { scoped, tap, type TapSink } from './taps.ts';
 
 export interface NormParams {
@@ -41,6 +42,8 @@ export interface TransformerLayerParams {
 
 export interface TransformerLayerOptions {
   heads: number;
+  /** Key/value heads of self-attention (grouped-query attention); default `heads`. */
+  kvHeads?: number;
   scaleScores: boolean;
   placement: 'pre' | 'post';
   norm: NormSpec;
@@ -57,6 +60,8 @@ export interface TransformerLayerInputs {
   x: Tensor; // [B, T, H]
   /** Additive bias for self-attention: masks, plus T5's position bias. */
   selfBias?: Tensor;
+  /** Rotary angles of x's positions (LLaMA), applied in self-attention. */
+  rotary?: RotaryAngles;
   /** Cross-attention (decoder blocks only). */
   encoderOut?: Tensor | null;
   crossBias?: Tensor;
@@ -86,7 +91,7 @@ export function transformerLayer(p: TransformerLayerParams, o: TransformerLayerO
 
   let selfResult: ReturnType<typeof selfAttention> | undefined;
   let x = sub('attn', inputs.x, p.selfAttnNorm, (h) => {
-    selfResult = selfAttention(h, p.selfAttn, { ...attnOpts, bias: inputs.selfBias, tap: scoped(sink, 'attn', '.') }, inputs.past);
+    selfResult = selfAttention(h, p.selfAttn, { ...attnOpts, kvHeads: o.kvHeads, bias: inputs.selfBias, rotary: inputs.rotary, tap: scoped(sink, 'attn', '.') }, inputs.past);
     return selfResult.out;
   });
 

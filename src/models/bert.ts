@@ -4,19 +4,17 @@
  * MegatronBertForPreTraining): norms before each sublayer, no embedding norm, a final norm.
  */
 import { tf, type Tensor } from '../backend/tf.ts';
-import { InputError } from '../errors.ts';
-import { parseActivation, activation, type Activation } from '../layers/activations.ts';
+import { activation, type Activation } from '../layers/activations.ts';
 import { embed, positionIds } from '../layers/embedding.ts';
 import { linear } from '../layers/linear.ts';
 import { lmLogits, pooler } from '../layers/heads.ts';
 import { crossEntropy, HF_IGNORE_INDEX } from '../layers/losses.ts';
 import { FLOAT32_MIN, paddingMaskBias } from '../layers/masks.ts';
 import { layerNorm } from '../layers/norm.ts';
-import { tap } from '../layers/taps.ts';
+import { tap, type TapSink } from '../layers/taps.ts';
 import { transformerLayer, type NormSpec } from '../layers/transformer-layer.ts';
 import { blockParams, blockSpecs, linearParams, linearSpecs, normSpecs } from './blocks.ts';
-import { ConfigReader, type JsonObject } from './hf-config.ts';
-import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type Model } from './model.ts';
+import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type ModelBody } from './model.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 export interface BertConfig {
@@ -51,37 +49,15 @@ export function bertBase(): BertConfig {
   };
 }
 
-/** From HF config.json (model_type "bert" or "megatron-bert"), with HF's class defaults. */
-export function bertConfigFromHf(json: JsonObject, file: string): BertConfig {
-  const c = new ConfigReader(json, file);
-  const modelType = c.oneOf('model_type', ['bert', 'megatron-bert'] as const);
-  c.oneOf('position_embedding_type', ['absolute'] as const, 'absolute');
-  const config: BertConfig = {
-    vocabSize: c.positive('vocab_size', 30522),
-    hidden: c.positive('hidden_size', 768),
-    layers: c.int('num_hidden_layers', 12),
-    heads: c.positive('num_attention_heads', 12),
-    intermediate: c.positive('intermediate_size', 3072),
-    maxPositions: c.positive('max_position_embeddings', 512),
-    typeVocabSize: c.positive('type_vocab_size', 2),
-    layerNormEps: c.float('layer_norm_eps', 1e-12),
-    hiddenAct: parseActivation(json.hidden_act ?? 'gelu', `${file}: hidden_act`),
-    placement: modelType === 'megatron-bert' ? 'pre' : 'post',
-    // HF 4.30.2 masks with finfo.min for both classes; the Megatron-vs-HF difference is confined to padded rows.
-    maskFill: FLOAT32_MIN,
-    lossNames: modelType === 'megatron-bert' ? { mlm: 'lm_loss', nsp: 'binary_loss' } : { mlm: 'mlm_loss', nsp: 'nsp_loss' },
-    nspIgnoreIndex: modelType === 'megatron-bert' ? -1 : HF_IGNORE_INDEX,
-  };
-  c.requireDivisible('hidden_size', config.hidden, config.heads, 'num_attention_heads');
-  if (!c.bool('tie_word_embeddings', true)) {
-    throw new InputError('untied BERT decoders are not supported', { file, tensor: 'tie_word_embeddings', expected: 'true', actual: 'false' });
-  }
-  return config;
-}
+/** What BERT's embeddings, encoder and MLM head read; RoBERTa (roberta.ts) builds on the same pieces. */
+export type BertEncoderConfig = Pick<BertConfig, 'vocabSize' | 'hidden' | 'layers' | 'heads' | 'intermediate' | 'maxPositions' | 'typeVocabSize' | 'layerNormEps' | 'hiddenAct' | 'headAct' | 'placement' | 'maskFill'>;
 
-export function bertParamSpecs(c: BertConfig): ParamSpec[] {
+const BLOCK = { bias: true, gated: false, norm: 'layer' as const, cross: false };
+
+/** Embeddings (word, position, token type, and the norm of post-LN BERT), the layers, and pre-LN's final norm. */
+export function bertEncoderSpecs(c: BertEncoderConfig): ParamSpec[] {
   const pre = c.placement === 'pre';
-  const shape = { hidden: c.hidden, inner: c.hidden, ffn: c.intermediate, bias: true, gated: false, norm: 'layer' as const, cross: false };
+  const shape = { hidden: c.hidden, inner: c.hidden, ffn: c.intermediate, ...BLOCK };
   const specs: ParamSpec[] = [
     { name: 'embeddings.word', shape: [c.vocabSize, c.hidden] },
     { name: 'embeddings.position', shape: [c.maxPositions, c.hidden] },
@@ -90,34 +66,35 @@ export function bertParamSpecs(c: BertConfig): ParamSpec[] {
   if (!pre) specs.push(...normSpecs('embeddings.norm', c.hidden, 'layer'));
   for (let i = 0; i < c.layers; i++) specs.push(...blockSpecs(`layers.${i}`, shape));
   if (pre) specs.push(...normSpecs('final_norm', c.hidden, 'layer'));
-  specs.push(
-    ...linearSpecs('pooler', c.hidden, c.hidden, true),
-    ...linearSpecs('lm_head.transform', c.hidden, c.hidden, true),
-    ...normSpecs('lm_head.norm', c.hidden, 'layer'),
-    { name: 'lm_head.bias', shape: [c.vocabSize] },
-    ...linearSpecs('nsp', c.hidden, 2, true),
-  );
   return specs;
 }
 
-export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options: ForwardOptions): ForwardResult {
-  const inputIds = requireInput(batch, 'input_ids');
-  const [batchSize, time] = inputIds.shape as [number, number];
-  const tokenTypes = batch.token_type_ids ?? tf.zeros([batchSize, time], 'int32');
-  const mask = batch.attention_mask ?? tf.ones([batchSize, time], 'int32');
-  const norm: NormSpec = { kind: 'layer', eps: c.layerNormEps };
-  const outputs: Record<string, Tensor> = {};
-  const sink = options.tap;
+/** The MLM head's transform and norm, and the bias of its decoder (whose weight is the word embedding). */
+export function mlmHeadSpecs(c: BertEncoderConfig): ParamSpec[] {
+  return [...linearSpecs('lm_head.transform', c.hidden, c.hidden, true), ...normSpecs('lm_head.norm', c.hidden, 'layer'), { name: 'lm_head.bias', shape: [c.vocabSize] }];
+}
 
+export function bertParamSpecs(c: BertConfig): ParamSpec[] {
+  return [...bertEncoderSpecs(c), ...linearSpecs('pooler', c.hidden, c.hidden, true), ...mlmHeadSpecs(c), ...linearSpecs('nsp', c.hidden, 2, true)];
+}
+
+/**
+ * Embeddings and encoder: ids, token types and positions [B|1, T], mask [B, T] -> the last hidden
+ * state [B, T, H] (pre-LN: after the final norm). Hidden states and attentions go into `outputs`
+ * when options.taps is set; sub-block values go to options.tap.
+ */
+export function bertEncode(c: BertEncoderConfig, P: ParamLookup, ids: { inputIds: Tensor; tokenTypes: Tensor; positions: Tensor; mask: Tensor }, options: ForwardOptions, outputs: Record<string, Tensor>): Tensor {
+  const norm: NormSpec = { kind: 'layer', eps: c.layerNormEps };
+  const sink = options.tap;
   // HF order: (word + token type) + position, then the embedding norm (post-LN BERT only).
-  let x = tap(sink, 'embeddings', tf.add(tf.add(embed(inputIds, P('embeddings.word')), embed(tokenTypes, P('embeddings.token_type'))), embed(positionIds(time), P('embeddings.position'))));
+  let x = tap(sink, 'embeddings', tf.add(tf.add(embed(ids.inputIds, P('embeddings.word')), embed(ids.tokenTypes, P('embeddings.token_type'))), embed(ids.positions, P('embeddings.position'))));
   if (c.placement === 'post') x = tap(sink, 'embeddings.norm', layerNorm(x, { weight: P('embeddings.norm.weight'), bias: P('embeddings.norm.bias') }, c.layerNormEps));
   if (options.taps) outputs['hidden_states.0'] = x;
 
-  const bias = tap(sink, 'attention_bias', paddingMaskBias(mask, c.maskFill)); // [B,1,1,T]
+  const bias = tap(sink, 'attention_bias', paddingMaskBias(ids.mask, c.maskFill)); // [B,1,1,T]
   const layerOpts = { heads: c.heads, scaleScores: true, placement: c.placement, norm, activation: c.hiddenAct };
   for (let i = 0; i < c.layers; i++) {
-    const result = transformerLayer(blockParams(P, `layers.${i}`, { bias: true, gated: false, norm: 'layer', cross: false }), blockOptions(options, `layer.${i}`, layerOpts), { x, selfBias: bias });
+    const result = transformerLayer(blockParams(P, `layers.${i}`, BLOCK), blockOptions(options, `layer.${i}`, layerOpts), { x, selfBias: bias });
     x = result.out;
     if (options.taps) {
       outputs[`hidden_states.${i + 1}`] = x;
@@ -129,10 +106,26 @@ export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options
     // HF MegatronBert reports the normed output in place of the last layer's raw one.
     if (options.taps) outputs[`hidden_states.${c.layers}`] = x;
   }
+  return x;
+}
 
+/** MLM head: norm(act(dense(h))) · Eᵀ + bias, [B,T,H] -> [B,T,V], with E the word embedding. */
+export function mlmLogits(c: BertEncoderConfig, P: ParamLookup, x: Tensor, sink?: TapSink): Tensor {
   const dense = tap(sink, 'head.transform', linear(x, linearParams(P, 'lm_head.transform', true)));
   const transformed = tap(sink, 'head.norm', layerNorm(tap(sink, 'head.act', activation(dense, c.headAct ?? c.hiddenAct)), { weight: P('lm_head.norm.weight'), bias: P('lm_head.norm.bias') }, c.layerNormEps));
-  const predictionLogits = tap(sink, 'logits', lmLogits(transformed, P('embeddings.word'), P('lm_head.bias'))); // [B,T,V]
+  return tap(sink, 'logits', lmLogits(transformed, P('embeddings.word'), P('lm_head.bias'))); // [B,T,V]
+}
+
+export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options: ForwardOptions): ForwardResult {
+  const inputIds = requireInput(batch, 'input_ids');
+  const [batchSize, time] = inputIds.shape as [number, number];
+  const tokenTypes = batch.token_type_ids ?? tf.zeros([batchSize, time], 'int32');
+  const mask = batch.attention_mask ?? tf.ones([batchSize, time], 'int32');
+  const outputs: Record<string, Tensor> = {};
+  const sink = options.tap;
+  const x = bertEncode(c, P, { inputIds, tokenTypes, positions: positionIds(time), mask }, options, outputs);
+
+  const predictionLogits = mlmLogits(c, P, x, sink);
   const pooled = tap(sink, 'pooler', pooler(x, linearParams(P, 'pooler', true))); // [B,H]
   const nspLogits = tap(sink, 'nsp_logits', linear(pooled, linearParams(P, 'nsp', true))); // [B,2]
   outputs.prediction_logits = predictionLogits;
@@ -153,9 +146,8 @@ export function bertForward(c: BertConfig, P: ParamLookup, batch: Batch, options
   return { loss: loss ?? tf.scalar(Number.NaN), parts, outputs };
 }
 
-export function bertModel(config: BertConfig): Model<BertConfig> {
+export function bertModel(config: BertConfig): ModelBody<BertConfig> {
   return {
-    family: config.placement === 'pre' ? 'megatron-bert' : 'bert',
     config,
     specs: bertParamSpecs(config),
     inputNames: ['input_ids', 'token_type_ids', 'attention_mask', 'labels', 'next_sentence_label'],
@@ -171,7 +163,7 @@ export function bertModel(config: BertConfig): Model<BertConfig> {
   };
 }
 
-function requireInput(batch: Batch, name: string): Tensor {
+export function requireInput(batch: Batch, name: string): Tensor {
   const t = batch[name];
   if (!t) throw new Error(`batch has no ${name}`);
   return t;

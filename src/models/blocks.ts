@@ -16,6 +16,8 @@ export interface BlockShape {
   hidden: number;
   /** heads · head dim (T5: num_heads · d_kv; others: hidden). */
   inner: number;
+  /** Key/value heads · head dim, when fewer key/value heads than query heads (grouped-query attention). */
+  kvInner?: number;
   ffn: number;
   /** Width of what cross-attention keys/values are projected from. */
   crossSource?: number;
@@ -40,8 +42,8 @@ export function normSpecs(prefix: string, hidden: number, kind: NormKind): Param
 function attentionSpecs(prefix: string, s: BlockShape, kvSource: number): ParamSpec[] {
   return [
     ...linearSpecs(`${prefix}.q`, s.hidden, s.inner, s.bias),
-    ...linearSpecs(`${prefix}.k`, kvSource, s.inner, s.bias),
-    ...linearSpecs(`${prefix}.v`, kvSource, s.inner, s.bias),
+    ...linearSpecs(`${prefix}.k`, kvSource, s.kvInner ?? s.inner, s.bias),
+    ...linearSpecs(`${prefix}.v`, kvSource, s.kvInner ?? s.inner, s.bias),
     ...linearSpecs(`${prefix}.o`, s.inner, s.hidden, s.bias),
   ];
 }

@@ -4,8 +4,7 @@
  * The forward takes an optional key/value cache, so generation can feed one token per step.
  */
 import { tf, type Tensor } from '../backend/tf.ts';
-import { InputError } from '../errors.ts';
-import { parseActivation, type Activation } from '../layers/activations.ts';
+import type { Activation } from '../layers/activations.ts';
 import type { KeyValue } from '../layers/attention.ts';
 import { embed, positionIds } from '../layers/embedding.ts';
 import { lmLogits } from '../layers/heads.ts';
@@ -15,8 +14,7 @@ import { layerNorm } from '../layers/norm.ts';
 import { tap } from '../layers/taps.ts';
 import { transformerLayer } from '../layers/transformer-layer.ts';
 import { blockParams, blockSpecs, normSpecs } from './blocks.ts';
-import { ConfigReader, type JsonObject } from './hf-config.ts';
-import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type Model } from './model.ts';
+import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type ModelBody } from './model.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 export interface Gpt2Config {
@@ -36,30 +34,6 @@ export interface Gpt2Config {
 /** openai-community/gpt2 sizes. */
 export function gpt2Small(): Gpt2Config {
   return { vocabSize: 50257, hidden: 768, layers: 12, heads: 12, inner: 3072, maxPositions: 1024, layerNormEps: 1e-5, activation: 'gelu_new', scaleScores: true, maskFill: FLOAT32_MIN };
-}
-
-export function gpt2ConfigFromHf(json: JsonObject, file: string): Gpt2Config {
-  const c = new ConfigReader(json, file);
-  c.oneOf('model_type', ['gpt2'] as const);
-  const hidden = c.positive('n_embd', 768);
-  if (c.has('scale_attn_by_inverse_layer_idx') && c.bool('scale_attn_by_inverse_layer_idx')) {
-    throw new InputError('scale_attn_by_inverse_layer_idx is not supported', { file, tensor: 'scale_attn_by_inverse_layer_idx', expected: 'false', actual: 'true' });
-  }
-  if (!c.bool('tie_word_embeddings', true)) throw new InputError('an untied GPT-2 head is not supported', { file, tensor: 'tie_word_embeddings' });
-  const config: Gpt2Config = {
-    vocabSize: c.positive('vocab_size', 50257),
-    hidden,
-    layers: c.int('n_layer', 12),
-    heads: c.positive('n_head', 12),
-    inner: c.has('n_inner') ? c.positive('n_inner') : 4 * hidden,
-    maxPositions: c.positive('n_positions', 1024),
-    layerNormEps: c.float('layer_norm_epsilon', 1e-5),
-    activation: parseActivation(json.activation_function ?? 'gelu_new', `${file}: activation_function`),
-    scaleScores: c.bool('scale_attn_weights', true),
-    maskFill: FLOAT32_MIN,
-  };
-  c.requireDivisible('n_embd', hidden, config.heads, 'n_head');
-  return config;
 }
 
 const BLOCK = { bias: true, gated: false, norm: 'layer' as const, cross: false };
@@ -128,9 +102,8 @@ export function gpt2Forward(c: Gpt2Config, P: ParamLookup, batch: Batch, options
   return { loss, parts: {}, outputs, cache };
 }
 
-export function gpt2Model(config: Gpt2Config): Model<Gpt2Config> {
+export function gpt2Model(config: Gpt2Config): ModelBody<Gpt2Config> {
   return {
-    family: 'gpt2',
     config,
     specs: gpt2ParamSpecs(config),
     inputNames: ['input_ids', 'attention_mask', 'position_ids', 'labels'],

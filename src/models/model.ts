@@ -39,6 +39,7 @@ export interface ForwardResult {
 }
 
 export interface Model<Config = unknown> {
+  /** The family's name in src/families/registry.ts, which sets it. */
   family: string;
   config: Config;
   specs: ParamSpec[];
@@ -56,7 +57,10 @@ export interface Model<Config = unknown> {
   generation?: Generation;
 }
 
-/** Incremental decoding for a decoder-only model (GPT-2). */
+/** What a model builder returns; the family that builds it adds its name (src/families/family.ts). */
+export type ModelBody<Config = unknown> = Omit<Model<Config>, 'family'>;
+
+/** Incremental decoding for a decoder-only model (GPT-2, LLaMA). */
 export interface DecoderOnlyGeneration {
   kind: 'decoder-only';
   /**

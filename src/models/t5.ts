@@ -10,8 +10,7 @@
  *  - decoder inputs built from labels like HF's _shift_right.
  */
 import { tf, type Tensor } from '../backend/tf.ts';
-import { InputError } from '../errors.ts';
-import { parseActivation, type Activation } from '../layers/activations.ts';
+import type { Activation } from '../layers/activations.ts';
 import { projectKeyValue, type KeyValue } from '../layers/attention.ts';
 import { embed } from '../layers/embedding.ts';
 import { lmLogits } from '../layers/heads.ts';
@@ -22,8 +21,7 @@ import { scoped, tap } from '../layers/taps.ts';
 import { relativePositionBias, type RelativeBucketSpec } from '../layers/relative-position.ts';
 import { transformerLayer, type TransformerLayerOptions } from '../layers/transformer-layer.ts';
 import { blockParams, blockSpecs, normSpecs } from './blocks.ts';
-import { ConfigReader, type JsonObject } from './hf-config.ts';
-import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type Model } from './model.ts';
+import { blockOptions, type Batch, type ForwardOptions, type ForwardResult, type ModelBody } from './model.ts';
 import type { ParamLookup, ParamSpec } from './params.ts';
 
 export interface T5Config {
@@ -49,38 +47,6 @@ export interface T5Config {
 /** t5-small sizes. */
 export function t5Small(): T5Config {
   return { vocabSize: 32128, dModel: 512, dKv: 64, dFf: 2048, heads: 8, encoderLayers: 6, decoderLayers: 6, buckets: 32, maxDistance: 128, eps: 1e-6, activation: 'relu', gated: false, tied: true, decoderStartTokenId: 0, padTokenId: 0, maskFill: FLOAT32_MIN };
-}
-
-export function t5ConfigFromHf(json: JsonObject, file: string): T5Config {
-  const c = new ConfigReader(json, file);
-  c.oneOf('model_type', ['t5'] as const);
-  const proj = c.string('feed_forward_proj', 'relu');
-  const parts = proj.split('-');
-  const gated = parts[0] === 'gated';
-  if (parts.length > 2 || (parts.length === 2 && !gated)) {
-    throw new InputError('feed_forward_proj must be ACT or gated-ACT', { file, tensor: 'feed_forward_proj', actual: proj });
-  }
-  // HF 4.30 special-cases "gated-gelu" to the tanh GELU for backwards compatibility.
-  const actName = proj === 'gated-gelu' ? 'gelu_new' : parts[parts.length - 1];
-  const encoderLayers = c.int('num_layers', 6);
-  return {
-    vocabSize: c.positive('vocab_size', 32128),
-    dModel: c.positive('d_model', 512),
-    dKv: c.positive('d_kv', 64),
-    dFf: c.positive('d_ff', 2048),
-    heads: c.positive('num_heads', 8),
-    encoderLayers,
-    decoderLayers: c.has('num_decoder_layers') ? c.int('num_decoder_layers') : encoderLayers,
-    buckets: c.positive('relative_attention_num_buckets', 32),
-    maxDistance: c.positive('relative_attention_max_distance', 128),
-    eps: c.float('layer_norm_epsilon', 1e-6),
-    activation: parseActivation(actName, `${file}: feed_forward_proj`),
-    gated,
-    tied: c.bool('tie_word_embeddings', true),
-    decoderStartTokenId: c.int('decoder_start_token_id', 0),
-    padTokenId: c.int('pad_token_id', 0),
-    maskFill: FLOAT32_MIN,
-  };
 }
 
 const block = (c: T5Config, cross: boolean) => ({ hidden: c.dModel, inner: c.heads * c.dKv, ffn: c.dFf, bias: false, gated: c.gated, norm: 'rms' as const, cross, crossSource: c.dModel });
@@ -209,9 +175,8 @@ export function t5Forward(c: T5Config, P: ParamLookup, batch: Batch, options: Fo
   return { loss, parts: {}, outputs };
 }
 
-export function t5Model(config: T5Config): Model<T5Config> {
+export function t5Model(config: T5Config): ModelBody<T5Config> {
   return {
-    family: 't5',
     config,
     specs: t5ParamSpecs(config),
     inputNames: ['input_ids', 'attention_mask', 'decoder_input_ids', 'labels'],

@@ -15,7 +15,7 @@ export interface TransformContext {
   heads?: number;
 }
 
-export type TransformName = 'identity' | 'transpose' | 'splitColumns3' | 'splitHeadsInterleaved3' | 'splitHeadsInterleaved2';
+export type TransformName = 'identity' | 'transpose' | 'outputsLast' | 'splitColumns3' | 'splitHeadsInterleaved3' | 'splitHeadsInterleaved2';
 
 export interface Transform {
   /** How many target tensors one source tensor becomes. */
@@ -31,6 +31,24 @@ export function transpose2d(t: HostTensor): HostTensor {
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c];
   return { shape: [cols, rows], data: out };
+}
+
+/**
+ * A convolution kernel [O, C, kh, kw] (torch) -> [C, kh, kw, O] (ours: outputs last, as a Linear's
+ * [in, out]); the inverse moves the last axis back to the front.
+ */
+function outputsLast(t: HostTensor): HostTensor {
+  if (t.shape.length < 2) throw new Error(`outputsLast needs at least 2 dimensions, got ${shapeString(t.shape)}`);
+  const [out, ...rest] = t.shape;
+  const m = transpose2d({ shape: [out, t.data.length / out], data: t.data });
+  return { shape: [...rest, out], data: m.data };
+}
+
+function outputsFirst(t: HostTensor): HostTensor {
+  const out = t.shape[t.shape.length - 1];
+  const rest = t.shape.slice(0, -1);
+  const m = transpose2d({ shape: [t.data.length / out, out], data: t.data });
+  return { shape: [out, ...rest], data: m.data };
 }
 
 /** [rows, k·w] -> k x [rows, w] by column blocks (GPT-2 Conv1D c_attn: [h, 3h] -> q|k|v). */
@@ -119,6 +137,12 @@ export const TRANSFORMS: Record<TransformName, Transform> = {
     describe: '[out,in] -> [in,out]',
     forward: (t) => [t.shape.length === 2 ? transpose2d(t) : t],
     inverse: (parts) => (parts[0].shape.length === 2 ? transpose2d(parts[0]) : parts[0]),
+  },
+  outputsLast: {
+    arity: 1,
+    describe: '[out,in,kh,kw] -> [in,kh,kw,out]',
+    forward: (t) => [outputsLast(t)],
+    inverse: (parts) => outputsFirst(parts[0]),
   },
   splitColumns3: {
     arity: 3,

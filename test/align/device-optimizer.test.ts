@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../src/align/baseline/manifest.ts';
-import { modelFromConfig } from '../../src/align/load-model.ts';
+import { modelFromConfig } from '../../src/families/registry.ts';
 import { loadSuite } from '../../src/align/suite.ts';
 import { checkTraining } from '../../src/align/train-check.ts';
 import { tf } from '../../src/backend/tf.ts';

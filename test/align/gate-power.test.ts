@@ -6,11 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../src/align/baseline/manifest.ts';
-import { modelFromConfig, weightMapFor } from '../../src/align/load-model.ts';
+import { modelFromConfig, weightMapFor } from '../../src/families/registry.ts';
 import { loadSuite } from '../../src/align/suite.ts';
 import { checkTraining } from '../../src/align/train-check.ts';
 import { parseHyperparams } from '../../src/align/train/hyperparams.ts';
-import { readJsonObject } from '../../src/models/hf-config.ts';
+import { readJsonObject } from '../../src/json-file.ts';
 import { calibrate, writeCalibration } from '../../src/align/baseline/calibrate.ts';
 import { BASELINES, useBackend } from '../support/backend.ts';
 import { copySuite } from '../support/suite-copy.ts';
@@ -30,6 +30,9 @@ const CASES: SuiteCase[] = [
   { suite: 'gpt2', steps: 40, bugs: [...OPTIMIZER_BUGS] },
   { suite: 't5', steps: 60, bugs: [...OPTIMIZER_BUGS, frozenBug('relative-position-bias-not-trained', 'T5 relative-position bias left out of training', ['encoder.relative_bias', 'decoder.relative_bias'])] },
   { suite: 't5v11', steps: 60, bugs: [...OPTIMIZER_BUGS, frozenBug('relative-position-bias-not-trained', 'T5 relative-position bias left out of training', ['encoder.relative_bias', 'decoder.relative_bias'])] },
+  { suite: 'llama', steps: 40, bugs: [...OPTIMIZER_BUGS, frozenBug('lm-head-not-trained', 'LLaMA\'s untied head left out of training (treated as tied to a frozen table)', ['lm_head'])] },
+  { suite: 'roberta', steps: 40, bugs: [...OPTIMIZER_BUGS, frozenBug('token-type-embedding-not-trained', 'RoBERTa\'s single token-type row left out of training', ['embeddings.token_type'])] },
+  { suite: 'vit', steps: 60, bugs: [...OPTIMIZER_BUGS, frozenBug('cls-token-not-trained', 'ViT\'s [CLS] token registered as a buffer, not a parameter', ['embeddings.cls'])] },
 ];
 
 describe.each(CASES)('$suite: the curve gate', ({ suite, steps, bugs }) => {

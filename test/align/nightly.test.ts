@@ -90,7 +90,7 @@ describe('hasReferences', () => {
 
 describe('selectSuites', () => {
   it('finds every shipped suite in baselines/, including forward-only megatron-gpt2', () => {
-    expect(selectSuites('baselines')).toEqual(['bert', 'gpt2', 'megatron-bert', 'megatron-gpt2', 't5', 't5v11']);
+    expect(selectSuites('baselines')).toEqual(['bert', 'gpt2', 'llama', 'megatron-bert', 'megatron-gpt2', 'roberta', 't5', 't5v11', 'vit']);
   });
 
   it('keeps the requested order, once each', () => {

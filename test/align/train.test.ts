@@ -6,11 +6,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/backend/tf.ts';
 import { readCurve, curveFromRecords } from '../../src/align/curve.ts';
-import { loadParams, modelFromConfig, weightMapFor } from '../../src/align/load-model.ts';
+import { loadParams } from '../../src/align/load-model.ts';
+import { modelFromConfig, weightMapFor } from '../../src/families/registry.ts';
 import { BatchSource } from '../../src/align/train/batches.ts';
 import { parseHyperparams } from '../../src/align/train/hyperparams.ts';
 import { train } from '../../src/align/train/loop.ts';
-import { readJsonObject } from '../../src/models/hf-config.ts';
+import { readJsonObject } from '../../src/json-file.ts';
 import { BASELINES, useBackend } from '../support/backend.ts';
 
 beforeAll(useBackend);

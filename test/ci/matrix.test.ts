@@ -246,7 +246,7 @@ function history(dir: string): HistoryEntry[] {
   return h;
 }
 
-const SUITES = ['bert', 'gpt2', 'megatron-bert', 'megatron-gpt2', 't5', 't5v11'];
+const SUITES = ['bert', 'gpt2', 'llama', 'megatron-bert', 'megatron-gpt2', 'roberta', 't5', 't5v11', 'vit'];
 const GPU_VARS = { PARITY_GPU: 'true', PARITY_GPU_BACKENDS: '["webgpu"]' };
 const every = (backend: string, behaviour: Behaviour, except: Record<string, Behaviour> = {}): Legs => new Map(SUITES.map((s) => [legKey(s, backend), except[s] ?? behaviour]));
 
@@ -279,15 +279,12 @@ describe('a night of the nightly workflow, re-run and merged twice', () => {
     expect(downloaded).toEqual([...SUITES.map((s) => `leg-${s}-wasm`), 'leg-bert-webgpu'].sort());
     const published = site();
     expect(rows(published)).toEqual({
-      'bert/wasm': 'pass',
+      ...Object.fromEntries(SUITES.map((suite) => [legKey(suite, 'wasm'), 'pass'])),
       'bert/webgpu': 'pass',
       'gpt2/wasm': 'fail',
-      'megatron-bert/wasm': 'pass',
-      'megatron-gpt2/wasm': 'pass',
-      't5/wasm': 'pass',
       't5v11/wasm': 'error',
     });
-    expect(history(published)).toHaveLength(7);
+    expect(history(published)).toHaveLength(SUITES.length + 1);
   });
 
   it('the second dashboard adds the GPU legs, an error row for the one that died before writing anything', async () => {
@@ -301,12 +298,12 @@ describe('a night of the nightly workflow, re-run and merged twice', () => {
     expect(downloaded.every((n) => n.startsWith('leg-'))).toBe(true);
     expect(merge.stderr).toContain('missing leg (no run folder arrived): t5/webgpu');
     const published = site();
-    expect(Object.keys(rows(published))).toHaveLength(12);
+    expect(Object.keys(rows(published))).toHaveLength(2 * SUITES.length);
     expect(rows(published)['t5/webgpu']).toBe('error');
     const dead = history(published).find((e) => e.suite === 't5' && e.backend === 'webgpu')!;
     expect(dead.error).toMatch(/^no result from this leg/);
     expect(JSON.parse(readFileSync(join(published, 'nightly', NIGHT, 't5', 'webgpu', 'error.json'), 'utf8'))).toMatchObject({ suite: 't5', backend: 'webgpu' });
-    expect(history(published)).toHaveLength(12);
+    expect(history(published)).toHaveLength(2 * SUITES.length);
   });
 
   it('re-running the failed jobs uploads again over the same artifacts and leaves one row and one line per suite × backend', async () => {
@@ -320,10 +317,10 @@ describe('a night of the nightly workflow, re-run and merged twice', () => {
     const expected = Object.fromEntries(SUITES.flatMap((s) => ['wasm', 'webgpu'].map((b) => [legKey(s, b), 'pass'])));
     expect(rows(published)).toEqual({ ...expected, 't5v11/wasm': 'error', 't5/webgpu': 'error' });
     const lines = history(published);
-    expect(lines).toHaveLength(12);
+    expect(lines).toHaveLength(2 * SUITES.length);
     expect(lines.every((e) => e.date === NIGHT && e.steps === null)).toBe(true);
     expect(lines.find((e) => e.suite === 'gpt2' && e.backend === 'wasm')).toMatchObject({ pass: true, runDir: `nightly/${NIGHT}/gpt2/wasm` });
-    // The published branch is one commit holding the night's twelve run folders.
+    // The published branch is one commit holding the night's run folders, two per suite.
     expect(readdirSync(join(published, 'nightly', NIGHT)).sort()).toEqual(SUITES);
     expect(execFileSync('git', ['--git-dir', origin, 'rev-list', '--count', 'gh-pages'], { encoding: 'utf8' }).trim()).toBe('1');
   });
@@ -344,7 +341,7 @@ describe('a night of the nightly workflow, re-run and merged twice', () => {
     expect(real).toMatchObject({ suite: 'gpt2', backend: 'wasm', pass: true });
     expect(real.train.steps).toBe(2);
     const lines = history(published);
-    expect(lines).toHaveLength(18);
+    expect(lines).toHaveLength(3 * SUITES.length);
     expect(lines.filter((e) => e.steps === 2).map((e) => e.runDir).sort()).toEqual(SUITES.map((s) => `nightly/${NIGHT}/${s}/wasm-2steps`));
   }, 180_000);
 
@@ -358,8 +355,8 @@ describe('a night of the nightly workflow, re-run and merged twice', () => {
     expect(readdirSync(join(published, 'nightly'))).toEqual([NEXT_NIGHT]);
     expect(rows(published)).toEqual(Object.fromEntries(SUITES.map((s) => [legKey(s, 'wasm'), 'pass'])));
     const lines = history(published);
-    expect(lines.filter((e) => e.date === NIGHT)).toHaveLength(18);
-    expect(lines.filter((e) => e.date === NEXT_NIGHT)).toHaveLength(6);
+    expect(lines.filter((e) => e.date === NIGHT)).toHaveLength(3 * SUITES.length);
+    expect(lines.filter((e) => e.date === NEXT_NIGHT)).toHaveLength(SUITES.length);
     // The pruned night stays in the grid, without links into folders that are gone.
     const html = readFileSync(join(published, 'index.html'), 'utf8');
     expect(html).toContain(`<tr><td>${NIGHT}</td>`);

@@ -1,6 +1,6 @@
 /**
- * Attention, linear and MLP against float64 loops written from the definitions; the key/value
- * cache against the uncached computation.
+ * Attention (multi-head, grouped-query, rotary), linear and MLP (plain, gated, SwiGLU) against
+ * float64 loops written from the definitions; the key/value cache against the uncached computation.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/backend/tf.ts';
@@ -8,6 +8,7 @@ import { crossAttention, projectKeyValue, selfAttention, type AttentionParams } 
 import { linear } from '../../src/layers/linear.ts';
 import { causalMaskBias, FLOAT32_MIN, paddingMaskBias } from '../../src/layers/masks.ts';
 import { mlp } from '../../src/layers/mlp.ts';
+import { rotaryAngles, rotaryTables } from '../../src/layers/rotary.ts';
 import { useBackend } from '../support/backend.ts';
 import { dot, geluTanh, matmul, maxAbsDiff, numericGrad, rand, softmaxRow } from '../support/ref64.ts';
 
@@ -153,5 +154,126 @@ describe('linear and mlp', () => {
     const up = matmul(x, wi, B * T, H, F);
     const hidden = gated ? matmul(x, wg, B * T, H, F).map((g, i) => geluTanh(g) * up[i]) : up.map(geluTanh);
     expect(maxAbsDiff(ours, matmul(hidden, wo, B * T, F, H))).toBeLessThan(2e-6);
+  });
+});
+
+describe('grouped-query attention with rotary positions (LLaMA)', () => {
+  const G = { H: 16, NH: 4, NKV: 2, HD: 4, T: 6 };
+  const KV = G.NKV * G.HD;
+  const xg = rand(B * G.T * G.H, 70);
+  const Wg = { q: rand(G.H * G.H, 71, 0.5), k: rand(G.H * KV, 72, 0.5), v: rand(G.H * KV, 73, 0.5), o: rand(G.H * G.H, 74, 0.5) };
+  const maskG = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]; // row 1 right-padded
+  const tables = rotaryTables(G.HD, 10000, 32);
+
+  function gqaParams(): AttentionParams {
+    return {
+      q: { weight: tf.tensor2d(Wg.q, [G.H, G.H]) },
+      k: { weight: tf.tensor2d(Wg.k, [G.H, KV]) },
+      v: { weight: tf.tensor2d(Wg.v, [G.H, KV]) },
+      o: { weight: tf.tensor2d(Wg.o, [G.H, G.H]) },
+    };
+  }
+
+  /** HF LlamaAttention in float64: rotate q and k (rotate_half), repeat_kv, scale, causal + padding mask, softmax. */
+  function gqa64(xs: number[], opts: { rope: boolean; kvOf?: (j: number) => number }): { out: number[]; probs: number[] } {
+    const { T: TT, H: HH, NH: nh, NKV: nkv, HD: hd } = G;
+    const kvOf = opts.kvOf ?? ((j: number) => Math.floor(j / (nh / nkv)));
+    const q = matmul(xs, Wg.q, B * TT, HH, HH), k = matmul(xs, Wg.k, B * TT, HH, KV), v = matmul(xs, Wg.v, B * TT, HH, KV);
+    const rope = (t: number[], width: number) => {
+      if (!opts.rope) return t;
+      const out = t.slice();
+      for (let r = 0; r < B * TT; r++) for (let h = 0; h < width / hd; h++) for (let i = 0; i < hd / 2; i++) {
+        const angle = (r % TT) * 10000 ** ((-2 * i) / hd);
+        const a = r * width + h * hd + i, c = a + hd / 2;
+        out[a] = t[a] * Math.cos(angle) - t[c] * Math.sin(angle);
+        out[c] = t[c] * Math.cos(angle) + t[a] * Math.sin(angle);
+      }
+      return out;
+    };
+    const qr = rope(q, HH), kr = rope(k, KV);
+    const context = new Array(B * TT * HH).fill(0);
+    const probs: number[] = [];
+    for (let b = 0; b < B; b++) for (let j = 0; j < nh; j++) for (let i = 0; i < TT; i++) {
+      const g = kvOf(j);
+      const scores: number[] = [];
+      for (let t = 0; t < TT; t++) {
+        let s = 0;
+        for (let d = 0; d < hd; d++) s += qr[(b * TT + i) * HH + j * hd + d] * kr[(b * TT + t) * KV + g * hd + d];
+        s /= Math.sqrt(hd);
+        if (t > i) s += FLOAT32_MIN;
+        if (maskG[b * TT + t] === 0) s += FLOAT32_MIN;
+        scores.push(s);
+      }
+      const p = softmaxRow(scores.map((s) => (Number.isFinite(s) ? s : -Infinity)));
+      probs.push(...p);
+      for (let d = 0; d < hd; d++) context[(b * TT + i) * HH + j * hd + d] = p.reduce((acc, pt, t) => acc + pt * v[(b * TT + t) * KV + g * hd + d], 0);
+    }
+    return { out: matmul(context, Wg.o, B * TT, HH, HH), probs };
+  }
+
+  const maskBias = () => tf.add(paddingMaskBias(tf.tensor2d(maskG, [B, G.T], 'int32'), FLOAT32_MIN), causalMaskBias(G.T, G.T, FLOAT32_MIN));
+  const angles = () => rotaryAngles(tables, tf.tensor2d([[0, 1, 2, 3, 4, 5]], [1, G.T], 'int32'));
+
+  it.each([false, true])('forward matches float64 repeat_kv (rotary %s)', (rope) => {
+    const [out, probs, kShape] = tf.tidy(() => {
+      const r = selfAttention(tf.tensor3d(xg, [B, G.T, G.H]), gqaParams(), { heads: G.NH, kvHeads: G.NKV, scaleScores: true, bias: maskBias(), rotary: rope ? angles() : undefined });
+      return [r.out.dataSync(), r.probs.dataSync(), r.kv.k.shape];
+    });
+    const ref = gqa64(xg, { rope });
+    expect(maxAbsDiff(probs, ref.probs)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(out, ref.out)).toBeLessThan(5e-6);
+    expect(kShape).toEqual([B, G.NKV, G.T, G.HD]);
+  });
+
+  it('query head j reads key/value head ⌊j·nkv/nh⌋, not j mod nkv (a wrong grouping is visible)', () => {
+    expect(maxAbsDiff(gqa64(xg, { rope: true }).out, gqa64(xg, { rope: true, kvOf: (j) => j % G.NKV }).out)).toBeGreaterThan(1e-3);
+  });
+
+  it('gradient w.r.t. the input matches central differences', () => {
+    const proj = rand(B * G.T * G.H, 75);
+    const g = tf.tidy(() =>
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(selfAttention(t, gqaParams(), { heads: G.NH, kvHeads: G.NKV, scaleScores: true, bias: maskBias(), rotary: angles() }).out, tf.tensor3d(proj, [B, G.T, G.H]))))(tf.tensor3d(xg, [B, G.T, G.H])).dataSync(),
+    );
+    expect(maxAbsDiff(g, numericGrad((xs) => dot(gqa64(xs, { rope: true }).out, proj), xg))).toBeLessThan(2e-4);
+  });
+
+  it('cached decoding rotates each new position at its offset; the cache holds only the key/value heads', () => {
+    const full = tf.tidy(() => selfAttention(tf.tensor3d(xg, [B, G.T, G.H]), gqaParams(), { heads: G.NH, kvHeads: G.NKV, scaleScores: true, bias: causalMaskBias(G.T, G.T, FLOAT32_MIN), rotary: angles() }).out.dataSync());
+    const stepwise: number[] = [];
+    const cacheShapes: number[][] = [];
+    let past: { k: tf.Tensor; v: tf.Tensor } | undefined;
+    for (let t = 0; t < G.T; t++) {
+      const xt = tf.tensor3d(xg, [B, G.T, G.H]).slice([0, t, 0], [B, 1, G.H]);
+      const rotary = rotaryAngles(tables, tf.tensor2d([[t]], [1, 1], 'int32'));
+      const r = selfAttention(xt, gqaParams(), { heads: G.NH, kvHeads: G.NKV, scaleScores: true, bias: causalMaskBias(1, t + 1, FLOAT32_MIN, t), rotary }, past);
+      past = r.kv;
+      cacheShapes.push(r.kv.k.shape, r.kv.v.shape);
+      const o = r.out.dataSync();
+      for (let b = 0; b < B; b++) for (let h = 0; h < G.H; h++) stepwise[(b * G.T + t) * G.H + h] = o[b * G.H + h];
+    }
+    expect(cacheShapes.at(-1)).toEqual([B, G.NKV, G.T, G.HD]);
+    expect(cacheShapes.every((s) => s[1] === G.NKV)).toBe(true);
+    expect(maxAbsDiff(stepwise, full)).toBeLessThan(1e-6);
+  });
+});
+
+describe('SwiGLU MLP (LLaMA): down(silu(gate(x)) * up(x))', () => {
+  const F = 7;
+  const wu = rand(H * F, 80, 0.5), wg = rand(H * F, 81, 0.5), wd = rand(F * H, 82, 0.5);
+  const silu = (v: number) => v / (1 + Math.exp(-v));
+  const swiglu64 = (xs: number[]) => {
+    const up = matmul(xs, wu, B * T, H, F);
+    return matmul(matmul(xs, wg, B * T, H, F).map((g, i) => silu(g) * up[i]), wd, B * T, F, H);
+  };
+  const params = () => ({ fcIn: { weight: tf.tensor2d(wu, [H, F]) }, fcGate: { weight: tf.tensor2d(wg, [H, F]) }, fcOut: { weight: tf.tensor2d(wd, [F, H]) } });
+
+  it('forward matches float64', () => {
+    expect(maxAbsDiff(tf.tidy(() => mlp(tf.tensor3d(x, [B, T, H]), params(), 'silu').dataSync()), swiglu64(x))).toBeLessThan(2e-6);
+  });
+
+  it('gradient w.r.t. the input matches central differences', () => {
+    const proj = rand(B * T * H, 83);
+    const g = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(mlp(t, params(), 'silu'), tf.tensor3d(proj, [B, T, H]))))(tf.tensor3d(x, [B, T, H])).dataSync());
+    expect(maxAbsDiff(g, numericGrad((xs) => dot(swiglu64(xs), proj), x))).toBeLessThan(1e-4);
   });
 });

@@ -42,7 +42,7 @@ describe('layerNorm', () => {
   });
 });
 
-describe('rmsNorm', () => {
+describe('rmsNorm (T5LayerNorm, LlamaRMSNorm)', () => {
   it('forward: no mean subtraction, no bias', () => {
     const ours = tf.tidy(() => rmsNorm(tf.tensor2d(x, [3, H]), tf.tensor1d(w), 1e-6).dataSync());
     expect(maxAbsDiff(ours, rows(x, H, (r) => rmsNormRow(r, w, 1e-6)))).toBeLessThan(2e-6);
@@ -67,6 +67,8 @@ const ACTS: Array<[Activation, (v: number) => number]> = [
   ['relu', (v) => Math.max(0, v)],
   ['quick_gelu', (v) => v / (1 + Math.exp(-1.702 * v))],
   ['tanh', Math.tanh],
+  ['silu', (v) => v / (1 + Math.exp(-v))],
+  ['swish', (v) => v / (1 + Math.exp(-v))],
 ];
 
 describe('activations', () => {
@@ -80,6 +82,16 @@ describe('activations', () => {
     const g = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(activation(t, name)))(tf.tensor1d(xs)).dataSync());
     const numeric = xs.map((v) => (ref(v + 1e-6) - ref(v - 1e-6)) / 2e-6);
     expect(maxAbsDiff(g, numeric)).toBeLessThan(1e-4);
+  });
+
+  it('silu stays finite where e^−x overflows float32: value −0 and gradient 0, as torch gives', () => {
+    const [y, g] = tf.tidy(() => {
+      const t = tf.tensor1d([-100, -90, 100]);
+      return [activation(t, 'silu').dataSync(), tf.grad((u: tf.Tensor) => tf.sum(activation(u, 'silu')))(t).dataSync()];
+    });
+    expect(Array.from(y)).toEqual([-0, -0, 100]);
+    expect(Array.from(g).every(Number.isFinite)).toBe(true);
+    expect(Math.abs(g[0])).toBeLessThan(1e-30);
   });
 
   it('exact and tanh GELU are different functions (a swapped variant is visible)', () => {

@@ -1,7 +1,7 @@
 /** Attention without the 1/√d_head scale must be caught by the forward check. */
 import { beforeAll, expect, it, vi } from 'vitest';
 import { checkForward } from '../../src/align/forward-check.ts';
-import { modelFromConfig } from '../../src/align/load-model.ts';
+import { modelFromConfig } from '../../src/families/registry.ts';
 import { BASELINES, useBackend } from '../support/backend.ts';
 
 vi.mock('../../src/layers/attention.ts', async (importOriginal) => {

@@ -5,8 +5,8 @@
  */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkForward } from '../../src/align/forward-check.ts';
-import { modelFromConfigJson } from '../../src/align/load-model.ts';
-import { readJsonObject } from '../../src/models/hf-config.ts';
+import { modelFromConfigJson } from '../../src/families/registry.ts';
+import { readJsonObject } from '../../src/json-file.ts';
 import { BASELINES, useBackend } from '../support/backend.ts';
 
 beforeAll(useBackend);

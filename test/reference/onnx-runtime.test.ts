@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readIntTensors } from '../../src/align/batch-io.ts';
+import { readInputs } from '../../src/align/batch-io.ts';
 import { InputError } from '../../src/errors.ts';
 import { OnnxReference } from '../../src/reference/onnx-reference.ts';
 import { OnnxModel } from '../../src/reference/onnx-runtime.ts';
@@ -27,7 +27,7 @@ function save(bytes: Uint8Array, name = `m${counter++}.onnx`): string {
 }
 
 const f = (suite: string, file: string) => join(BASELINES, suite, file);
-const inputs = (suite: string) => readIntTensors(readSafetensors(f(suite, 'eval_inputs.safetensors')));
+const inputs = (suite: string) => readInputs(readSafetensors(f(suite, 'eval_inputs.safetensors')));
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.ts';
 import { inMemoryTensor, type Checkpoint } from '../../src/weightmap/checkpoint.ts';
-import { chooseModel, hfExportMap, hfExportOptions, sourceMap } from '../../src/weightmap/choose-map.ts';
+import { chooseModel } from '../../src/families/choose-model.ts';
+import { hfExportMap, hfExportOptions, weightMapFor } from '../../src/families/registry.ts';
 import { exportToHf, megatronVocabSize, trimVocabulary, type ExportModel, type ExportedTensor } from '../../src/weightmap/export.ts';
 import { applyWeightMap, isComplete, type WeightMap } from '../../src/weightmap/map.ts';
 import { openCheckpoint } from '../../src/weightmap/readers/detect.ts';
@@ -28,7 +29,7 @@ const BUFFERS: Record<string, string[]> = { bert: [POSITION_IDS], 'megatron-bert
 function readMapped(path: string) {
   const ckpt = openCheckpoint(path);
   const { model } = chooseModel(ckpt, {});
-  const { values, report } = applyWeightMap(ckpt, sourceMap(model, ckpt.format), model.specs, { heads: (model.config as { heads: number }).heads });
+  const { values, report } = applyWeightMap(ckpt, weightMapFor(model, ckpt.format), model.specs, { heads: (model.config as { heads: number }).heads });
   expect(isComplete(report), JSON.stringify({ unmapped: report.unmapped, missing: report.missing, mismatched: report.mismatched })).toBe(true);
   return { ckpt, model, values };
 }
@@ -36,7 +37,7 @@ function readMapped(path: string) {
 const asRaw = (tensors: ExportedTensor[]) => new Map(tensors.map((t) => [t.name, { shape: t.shape, bytes: f32Bytes(t.data) }]));
 
 describe('HF round trip: read with the family map, export with its inverse', () => {
-  const cases = ['bert', 'gpt2', 't5', 't5v11'].flatMap((suite) => ['model.safetensors', 'pytorch_model.bin'].map((file) => [suite, file] as const));
+  const cases = ['bert', 'gpt2', 't5', 't5v11', 'llama', 'roberta', 'vit'].flatMap((suite) => ['model.safetensors', 'pytorch_model.bin'].map((file) => [suite, file] as const));
   it.each(cases)('%s/%s exports exactly the tensors of model.safetensors', (suite, file) => {
     const { model, values } = readMapped(join(BASELINES, suite, file));
     const map = hfExportMap(model);

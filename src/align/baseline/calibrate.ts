@@ -35,11 +35,12 @@
  */
 import { tf } from '../../backend/tf.ts';
 import { InputError } from '../../errors.ts';
-import { readJsonObject } from '../../models/hf-config.ts';
+import { readJsonObject } from '../../json-file.ts';
 import type { ParamStore } from '../../models/params.ts';
 import { compareMetric, DETERMINISTIC, type CurveTolerance } from '../compare-curve.ts';
 import { curveFromRecords, readCurve, truncateCurve, type Curve, type StepRecord } from '../curve.ts';
-import { loadParams, modelFromConfig, weightMapFor } from '../load-model.ts';
+import { modelFromConfig, weightMapFor } from '../../families/registry.ts';
+import { loadParams } from '../load-model.ts';
 import { loadSuite, requireFile } from '../suite.ts';
 import { BatchSource } from '../train/batches.ts';
 import { parseHyperparams } from '../train/hyperparams.ts';

@@ -1,51 +1,30 @@
 /**
  * Which model family a suite folder holds, for folders without a manifest: from the HF
- * `config.json` (`model_type`, or `feed_forward_proj` which only T5 configs carry), else from a
+ * `config.json` (src/families/registry.ts knows every family's model_type), else from a
  * Megatron checkpoint folder (whose `args` carry the config; we read the fixture's
  * `hyperparams.json` instead of unpickling a checkpoint just to learn BERT vs GPT).
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../errors.ts';
+import { FAMILIES, FAMILY_NAMES, familyOfConfig, MODEL_TYPES, type FamilyName } from '../../families/registry.ts';
 import { readJsonFile } from '../../json-file.ts';
 
-export const FAMILIES = ['bert', 'gpt2', 't5', 'megatron-bert', 'megatron-gpt2'] as const;
-export type Family = (typeof FAMILIES)[number];
-
-/** HF `model_type` → family. T5 v1.1 and mT5 share T5's code path (gated GELU is a config switch). */
-const MODEL_TYPES: Readonly<Record<string, Family>> = {
-  bert: 'bert',
-  gpt2: 'gpt2',
-  t5: 't5',
-  mt5: 't5',
-  'megatron-bert': 'megatron-bert',
-};
-
-export function isFamily(value: unknown): value is Family {
-  return typeof value === 'string' && (FAMILIES as readonly string[]).includes(value);
-}
-
-export function deriveFamily(suiteDir: string): Family {
+export function deriveFamily(suiteDir: string): FamilyName {
   const configFile = join(suiteDir, 'config.json');
   if (existsSync(configFile)) return familyFromConfig(readJsonFile(configFile), configFile);
   if (isMegatronFolder(suiteDir)) return megatronFamily(suiteDir);
   throw new InputError('cannot tell the model family: no config.json and no Megatron checkpoint folder; set "family" in manifest.json', {
     file: suiteDir,
-    expected: FAMILIES.join(' | '),
+    expected: FAMILY_NAMES.join(' | '),
   });
 }
 
-function familyFromConfig(config: unknown, file: string): Family {
+function familyFromConfig(config: unknown, file: string): FamilyName {
   const obj = (typeof config === 'object' && config !== null ? config : {}) as Record<string, unknown>;
-  const modelType = obj.model_type;
-  if (typeof modelType === 'string' && modelType in MODEL_TYPES) return MODEL_TYPES[modelType];
-  if (modelType === undefined && typeof obj.feed_forward_proj === 'string') return 't5';
-  throw new InputError('unknown model_type', {
-    file,
-    tensor: 'model_type',
-    expected: Object.keys(MODEL_TYPES).join(' | '),
-    actual: JSON.stringify(modelType),
-  });
+  const f = familyOfConfig(obj);
+  if (f) return f.name;
+  throw new InputError('unknown model_type', { file, tensor: 'model_type', expected: MODEL_TYPES.join(' | '), actual: JSON.stringify(obj.model_type) });
 }
 
 /** A Megatron checkpoint folder has variant subfolders with a `latest_checkpointed_iteration.txt` tracker. */
@@ -60,17 +39,18 @@ function isMegatronFolder(suiteDir: string): boolean {
   return entries.some((e) => existsSync(join(suiteDir, e, 'latest_checkpointed_iteration.txt')));
 }
 
-function megatronFamily(suiteDir: string): Family {
+function megatronFamily(suiteDir: string): FamilyName {
+  const folderFamilies = FAMILIES.flatMap((f) => (f.megatron ? [f.megatron.folderFamily] : []));
   const file = join(suiteDir, 'hyperparams.json');
   if (existsSync(file)) {
     const h = readJsonFile(file) as Record<string, unknown>;
-    if (isFamily(h.target) && h.target.startsWith('megatron-')) return h.target;
-    // The fixture generator records which HF fixture's weights the checkpoints hold.
-    if (h.source_fixture === 'bert') return 'megatron-bert';
-    if (h.source_fixture === 'gpt2') return 'megatron-gpt2';
+    if (typeof h.target === 'string' && folderFamilies.includes(h.target)) return h.target;
+    // The fixture generator records which HF fixture's weights the checkpoints hold, by architecture.
+    const f = FAMILIES.find((x) => x.megatron && x.arch === h.source_fixture);
+    if (f?.megatron) return f.megatron.folderFamily;
   }
   throw new InputError('a Megatron checkpoint folder without a hyperparams.json naming its model; set "family" in manifest.json', {
     file: suiteDir,
-    expected: 'megatron-bert | megatron-gpt2',
+    expected: folderFamilies.join(' | '),
   });
 }

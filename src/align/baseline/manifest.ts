@@ -19,7 +19,8 @@ import {
   GENERATION_LOGIT_RTOL,
   GOLDEN_TOLERANCE,
 } from './defaults.ts';
-import { FAMILIES, deriveFamily, type Family } from './family.ts';
+import { FAMILY_NAMES, type FamilyName } from '../../families/registry.ts';
+import { deriveFamily } from './family.ts';
 import { describeZodIssue, readJsonFile } from '../../json-file.ts';
 import { IMPORT_FORMATS, REFERENCE_NAME } from './reference-format.ts';
 
@@ -56,7 +57,7 @@ export type ReferenceEntry = z.infer<typeof referenceEntrySchema>;
 const manifestFileSchema = z.strictObject({
   schema: z.literal(1),
   suite: z.string().min(1).optional(),
-  family: z.enum(FAMILIES).optional(),
+  family: z.enum(FAMILY_NAMES as [FamilyName, ...FamilyName[]]).optional(),
   // Provenance is free-form beyond these three keys (commits, seeds, devices…).
   reference: z
     .looseObject({ framework: z.string().min(1), version: z.string().optional(), notes: z.string().optional() })
@@ -91,7 +92,7 @@ export interface Provenance {
 export interface Manifest {
   schema: 1;
   suite: string;
-  family: Family;
+  family: FamilyName;
   reference: Provenance;
   tolerances: {
     forward: { atol: number; rtol: number; tensors: Record<string, { atol: number; rtol: number; reason: string }>; envelope?: { k: number } };

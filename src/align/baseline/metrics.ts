@@ -3,11 +3,15 @@
  * TensorBoard / golden values, HF Trainer) and ours (train_curve.json keys), with what a logged
  * value means in time. Importers, comparisons and exports all read it; add a row here, nowhere else.
  */
-import type { Family } from './family.ts';
+import { familyNamed, type FamilyName } from '../../families/registry.ts';
 
 export interface MetricRow {
-  /** Our metric name, per family where it differs (BERT's masked-LM loss is `lm_loss` in the Megatron fixture, `mlm_loss` in the HF one). */
-  ours: string | Readonly<Partial<Record<Family, string>>>;
+  /**
+   * Our metric name; for a loss Megatron logs by name, the family's own name for it
+   * (`Family.megatronLosses`: BERT's masked-LM loss is `lm_loss` in the Megatron fixture,
+   * `mlm_loss` in the HF one, the whole `loss` of a GPT).
+   */
+  ours: string | { familyLoss: string };
   /** Megatron stdout key (`training_log`), e.g. "lm loss". */
   megatronLog?: string;
   /** Megatron TensorBoard tag = golden-values key, e.g. "num-zeros". */
@@ -29,13 +33,13 @@ export interface MetricRow {
 
 export const METRIC_TABLE: readonly MetricRow[] = [
   {
-    ours: { 'megatron-bert': 'lm_loss', 'megatron-gpt2': 'loss', bert: 'mlm_loss', gpt2: 'loss', t5: 'loss' },
+    ours: { familyLoss: 'lm loss' },
     megatronLog: 'lm loss',
     megatronGolden: 'lm loss',
     logged: 'interval-mean',
   },
   {
-    ours: { 'megatron-bert': 'binary_loss', bert: 'nsp_loss' },
+    ours: { familyLoss: 'sop loss' },
     megatronLog: 'sop loss',
     megatronGolden: 'sop loss',
     logged: 'interval-mean',
@@ -54,8 +58,8 @@ export const METRIC_TABLE: readonly MetricRow[] = [
   { ours: 'params_norm', megatronLog: 'params norm', megatronGolden: 'params-norm', logged: 'point' },
 ];
 
-export function oursFor(row: MetricRow, family: Family): string | undefined {
-  return typeof row.ours === 'string' ? row.ours : row.ours[family];
+export function oursFor(row: MetricRow, family: FamilyName): string | undefined {
+  return typeof row.ours === 'string' ? row.ours : familyNamed(family)?.megatronLosses?.[row.ours.familyLoss];
 }
 
 function sourceNames(row: MetricRow): string[] {
@@ -63,7 +67,7 @@ function sourceNames(row: MetricRow): string[] {
 }
 
 /** The row for a metric name in any spelling (source names, or ours for `family`), or undefined. */
-export function findRow(name: string, family: Family): MetricRow | undefined {
+export function findRow(name: string, family: FamilyName): MetricRow | undefined {
   const n = name.trim().toLowerCase();
   return (
     METRIC_TABLE.find((r) => sourceNames(r).some((s) => s.toLowerCase() === n)) ??
@@ -72,14 +76,14 @@ export function findRow(name: string, family: Family): MetricRow | undefined {
 }
 
 /** Our name for a source metric; names the table does not know are kept as they are. */
-export function ourMetricName(sourceName: string, family: Family): string {
+export function ourMetricName(sourceName: string, family: FamilyName): string {
   const row = findRow(sourceName, family);
   const ours = row ? oursFor(row, family) : undefined;
   return ours ?? sourceName.trim();
 }
 
 /** The Megatron golden-values key for one of our metrics, or undefined when Megatron has none. */
-export function megatronGoldenName(ours: string, family: Family): string | undefined {
+export function megatronGoldenName(ours: string, family: FamilyName): string | undefined {
   const row = METRIC_TABLE.find((r) => oursFor(r, family) === ours);
   return row?.megatronGolden;
 }

@@ -4,7 +4,7 @@
  */
 import { InputError } from '../../errors.ts';
 import { readSafetensors } from '../../weightmap/readers/safetensors.ts';
-import type { HostBatch } from '../batch-io.ts';
+import { hostInput, sliceInput, type HostBatch } from '../batch-io.ts';
 
 export class BatchSource {
   private constructor(
@@ -22,7 +22,7 @@ export class BatchSource {
       if (ref.shape.length < 2) throw new InputError('batch tensors must be [steps, rows, ...]', { file, tensor: ref.name, actual: JSON.stringify(ref.shape) });
       if (steps !== null && ref.shape[0] !== steps) throw new InputError('batch tensors disagree on the step count', { file, tensor: ref.name, expected: String(steps), actual: String(ref.shape[0]) });
       steps = ref.shape[0];
-      tensors[ref.name] = { shape: [...ref.shape], data: ref.toInt32() };
+      tensors[ref.name] = hostInput(ref);
     }
     if (steps === null) throw new InputError('no batch tensor the model reads', { file, expected: inputNames.join(', ') });
     return new BatchSource(file, tensors, steps);
@@ -32,10 +32,7 @@ export class BatchSource {
   at(step: number): HostBatch {
     if (step < 0 || step >= this.steps) throw new InputError(`no batch for step ${step}`, { file: this.file, expected: `< ${this.steps}`, actual: String(step) });
     const out: HostBatch = {};
-    for (const [name, t] of Object.entries(this.tensors)) {
-      const size = t.data.length / t.shape[0];
-      out[name] = { shape: t.shape.slice(1), data: t.data.subarray(step * size, (step + 1) * size) };
-    }
+    for (const [name, t] of Object.entries(this.tensors)) out[name] = sliceInput(t, step);
     return out;
   }
 }

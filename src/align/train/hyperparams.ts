@@ -4,7 +4,7 @@
  * and Megatron fixtures (apex FusedAdam, sample-based schedule, Megatron's clipping rule).
  */
 import { InputError } from '../../errors.ts';
-import type { JsonObject } from '../../models/hf-config.ts';
+import type { JsonObject } from '../../json-file.ts';
 import type { ParamSpec } from '../../models/params.ts';
 import { targetsForSource, type WeightMap } from '../../weightmap/map.ts';
 import type { AdamWConfig, ClipRule } from './optimizer.ts';

@@ -25,7 +25,8 @@ import { readNoiseFile } from '../../../src/align/noise.ts';
 import { loadManifest } from '../../../src/align/baseline/manifest.ts';
 import { isClose, type CurveTolerance } from '../../../src/align/compare-curve.ts';
 import { readCurve } from '../../../src/align/curve.ts';
-import { loadParams, modelFromConfig } from '../../../src/align/load-model.ts';
+import { loadParams } from '../../../src/align/load-model.ts';
+import { modelFromConfig } from '../../../src/families/registry.ts';
 import { BASELINES, useBackend } from '../../support/backend.ts';
 import { cli, copySuite, readJson, SHIPPED, tempDir } from './helpers.ts';
 
@@ -333,9 +334,9 @@ describe('calibrating the bert suite for 30 steps, 2 kicked runs', () => {
 
 describe('npm run baseline -- calibrate', () => {
   // A suite shaped like the others whose config names a family Parity has no model for.
-  const LLAMA = tempDir();
-  mkdirSync(join(LLAMA, 'llama'));
-  writeFileSync(join(LLAMA, 'llama', 'config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 64 }));
+  const UNSUPPORTED = tempDir();
+  mkdirSync(join(UNSUPPORTED, 'mamba'));
+  writeFileSync(join(UNSUPPORTED, 'mamba', 'config.json'), JSON.stringify({ model_type: 'mamba', hidden_size: 64 }));
   const FILES = ['config.json', 'model.safetensors', 'batches.safetensors', 'hyperparams.json', 'train_curve.json', 'manifest.json'];
 
   it('--json and --write: the table, the JSON, the per-step spread saved as noise.<backend>.json, one history line, the manifest untouched', async () => {
@@ -369,7 +370,7 @@ describe('npm run baseline -- calibrate', () => {
 
   it.each([
     ['an unknown suite', ['calibrate', 'no-such-suite', '--baselines', SHIPPED], /no such suite folder/],
-    ['a suite whose model is not supported', ['calibrate', 'llama', '--baselines', LLAMA], /unsupported model_type.*"llama"/],
+    ['a suite whose model is not supported', ['calibrate', 'mamba', '--baselines', UNSUPPORTED], /unsupported model_type.*"mamba"/],
     ['--runs 0', ['calibrate', 'bert', '--runs', '0', '--baselines', SHIPPED], /--runs must be a whole number ≥ 1/],
     ['more steps than batches', ['calibrate', 'bert', '--steps', '100000', '--baselines', SHIPPED], /more steps asked than there are batches/],
     ['two suites', ['calibrate', 'bert', 'megatron-bert', '--baselines', SHIPPED], /exactly one suite/],

@@ -72,7 +72,7 @@ describe('manifest errors name the file and the key', () => {
     ['a negative tolerance', { schema: 1, tolerances: { forward: { atol: -1 } } }, /key tolerances\.forward\.atol/],
     ['a misspelt key', { schema: 1, tolerance: {} }, /key tolerance: unknown key/],
     ['a misspelt nested key', { schema: 1, tolerances: { curve: { loss: { atoll: 1 } } } }, /key tolerances\.curve\.loss\.atoll: unknown key/],
-    ['an unknown family', { schema: 1, family: 'llama' }, /key family/],
+    ['an unknown family', { schema: 1, family: 'mamba' }, /key family/],
     ['a missing schema', { suite: 'x' }, /key schema/],
     ['a bad reference entry', { schema: 1, references: [{ name: 'a' }] }, /key references\[0\]\./],
   ];

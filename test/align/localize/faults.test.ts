@@ -7,8 +7,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkForward, type ForwardCheckOptions } from '../../../src/align/forward-check.ts';
 import type { ForwardSeams } from '../../../src/align/forward-run.ts';
-import { readIntTensors } from '../../../src/align/batch-io.ts';
-import { modelFromConfig } from '../../../src/align/load-model.ts';
+import { readInputs } from '../../../src/align/batch-io.ts';
+import { modelFromConfig } from '../../../src/families/registry.ts';
 import { tf, type Tensor } from '../../../src/backend/tf.ts';
 import { causalMaskBias, FLOAT32_MIN, paddingMaskBias } from '../../../src/layers/masks.ts';
 import { layerNorm } from '../../../src/layers/norm.ts';
@@ -39,7 +39,7 @@ function capturing(): { params: (P: ParamLookup) => ParamLookup; P: () => ParamL
   return { params: (P) => (lookup = P), P: () => lookup! };
 }
 
-const attentionMask = (suite: string) => readIntTensors(readSafetensors(f(suite, 'eval_inputs.safetensors'))).attention_mask;
+const attentionMask = (suite: string) => readInputs(readSafetensors(f(suite, 'eval_inputs.safetensors'))).attention_mask;
 
 describe('a fault is named at its layer and sub-block', () => {
   it('BERT: LayerNorm eps 1e-5 instead of 1e-12 in layer 1\'s output norm', async () => {

@@ -6,8 +6,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkForward } from '../../../src/align/forward-check.ts';
 import { forwardValues } from '../../../src/align/forward-run.ts';
-import { readIntTensors } from '../../../src/align/batch-io.ts';
-import { loadParams, modelFromConfig } from '../../../src/align/load-model.ts';
+import { readInputs } from '../../../src/align/batch-io.ts';
+import { loadParams } from '../../../src/align/load-model.ts';
+import { modelFromConfig } from '../../../src/families/registry.ts';
 import { tf } from '../../../src/backend/tf.ts';
 import { readSafetensors } from '../../../src/weightmap/readers/safetensors.ts';
 import { BASELINES, useBackend } from '../../support/backend.ts';
@@ -78,7 +79,7 @@ describe('matching by value when no scope table places the taps', () => {
 describe('the taps', () => {
   it('change nothing: outputs with a pass-through sink are bit-identical to outputs without one, and no tensor leaks', async () => {
     const model = modelFromConfig(f('t5', 'config.json'));
-    const inputs = readIntTensors(readSafetensors(f('t5', 'eval_inputs.safetensors')));
+    const inputs = readInputs(readSafetensors(f('t5', 'eval_inputs.safetensors')));
     const { params } = loadParams(model, f('t5', 'model.safetensors'));
     const before = tf.memory().numTensors;
     const plain = await forwardValues(model, params.get, inputs, {}, false);

@@ -1,6 +1,6 @@
 /** Source metric name → our name and its timing, via the one table in metrics.ts. */
 import { InputError } from '../../../errors.ts';
-import type { Family } from '../family.ts';
+import type { FamilyName } from '../../../families/registry.ts';
 import { findRow, oursFor, type MetricRow } from '../metrics.ts';
 
 export interface ResolvedMetric {
@@ -8,7 +8,7 @@ export interface ResolvedMetric {
   ours: string;
 }
 
-export function resolveMetric(sourceName: string, family: Family, file: string): ResolvedMetric {
+export function resolveMetric(sourceName: string, family: FamilyName, file: string): ResolvedMetric {
   const row = findRow(sourceName, family);
   if (!row) return { row: undefined, ours: sourceName.trim() };
   const ours = oursFor(row, family);

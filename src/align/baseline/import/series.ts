@@ -1,5 +1,5 @@
 /** What every importer returns: one metric of one source file, already on our 0-based steps. */
-import type { Family } from '../family.ts';
+import type { FamilyName } from '../../../families/registry.ts';
 import type { MegatronExtent } from '../reference-file.ts';
 import type { Rounding } from './rounding.ts';
 
@@ -25,7 +25,7 @@ export interface ImportedSeries {
 export interface ImportOptions {
   /** Source metric name; each format has a default. */
   metric?: string;
-  family: Family;
+  family: FamilyName;
   /** HF Trainer's learning_rate: "next" up to transformers 4.50, "used" from 4.51 (PR #36973). */
   lrLogged?: 'next' | 'used';
   /** CSV only: overrides the base the step column counts from. */

@@ -1,17 +1,10 @@
 /**
- * Reading HF config.json fields with HF's own defaults, failing with the file and key named.
- * Each family's parser lives beside its model; this holds only the typed accessors.
+ * Reading HF config.json fields with HF's own defaults, failing with the file and key named
+ * (exit 2). Each family's parser (src/families/<family>.ts) is written with these accessors.
  */
 import { InputError } from '../errors.ts';
-import { readJsonFile } from '../json-file.ts';
-
-export type JsonObject = Record<string, unknown>;
-
-export function readJsonObject(file: string): JsonObject {
-  const json = readJsonFile(file);
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new InputError('expected a JSON object', { file });
-  return json as JsonObject;
-}
+import type { JsonObject } from '../json-file.ts';
+import { ACTIVATIONS, type Activation } from '../layers/activations.ts';
 
 export class ConfigReader {
   constructor(
@@ -64,6 +57,22 @@ export class ConfigReader {
       throw new InputError('unsupported config value', { file: this.file, tensor: key, expected: allowed.join(' | '), actual: v });
     }
     return v as T;
+  }
+
+  /** An activation by its HF name (`hidden_act`, `activation_function`), from the ones layers/activations.ts implements. */
+  activation(key: string, fallback?: Activation): Activation {
+    return this.oneOf(key, ACTIVATIONS, fallback);
+  }
+
+  /**
+   * A key whose only supported value is its HF default (absent, null, or `supported`): anything
+   * else would change the computation in a way the model does not implement, so it is refused by
+   * name rather than ignored.
+   */
+  unsupported(key: string, supported: unknown = null, what = 'is not supported'): void {
+    const v = this.json[key];
+    if (v === undefined || v === null || v === supported) return;
+    throw new InputError(`${key} ${what}`, { file: this.file, tensor: key, expected: JSON.stringify(supported), actual: JSON.stringify(v) });
   }
 
   requireDivisible(key: string, value: number, by: number, byKey: string): void {
