@@ -24,29 +24,34 @@ describe.each(['gpt2', 't5', 't5v11'])('%s against HF', (suite) => {
   const model = modelFromConfig(f('config.json'));
   const manifest = loadManifest(`${BASELINES}${suite}`);
 
-  it('every forward tensor on initial and final weights is within 1e-5 (t5v11 logits: see its manifest)', async () => {
+  it('every forward tensor on initial and final weights is within 1e-5, or within 10× the reference\'s own float32 error in its row', async () => {
     const v = await checkForward(model, f('eval_inputs.safetensors'), [
-      { label: 'initial', weightsPath: f('model.safetensors'), referencePath: f('forward_initial.safetensors') },
-      { label: 'final', weightsPath: f('final_weights.safetensors'), referencePath: f('forward_final.safetensors') },
+      { label: 'initial', weightsPath: f('model.safetensors'), referencePath: f('forward_initial.safetensors'), reference64Path: f('forward_initial.float64.safetensors') },
+      { label: 'final', weightsPath: f('final_weights.safetensors'), referencePath: f('forward_final.safetensors'), reference64Path: f('forward_final.float64.safetensors') },
     ], manifest.tolerances.forward);
     const refNames = [...readSafetensors(f('forward_initial.safetensors')).tensors.keys()];
     expect(v.tensors.length).toBe(2 * refNames.length);
     for (const t of v.tensors) {
-      const own = manifest.tolerances.forward.tensors[t.name.split('/')[1]];
-      expect(t.maxAbsDiff, t.name).toBeLessThanOrEqual(own ? own.atol : 1e-5);
+      expect(t.envelope?.source, t.name).toMatch(/^forward_(initial|final)\.float64\.safetensors$/);
+      expect(t.maxAbsDiff, t.name).toBeLessThanOrEqual(Math.max(1e-5, t.envelope!.maxTolerance));
     }
+    // t5v11's untied head puts logits up to |37|: the reference's own error there reaches 1.9e-5,
+    // so the envelope widens those rows to ~1.9e-4; nothing else moves far from 1e-5.
+    for (const t of v.tensors.filter((x) => !x.name.endsWith('/logits'))) expect(t.envelope!.maxTolerance, t.name).toBeLessThan(4e-5);
     expect(v.pass).toBe(true);
   });
 
   it('greedy generation: tokens equal the reference, cached ≡ uncached, step logits within tolerance', async () => {
+    const forward = (w: string) => ({ reference: f(`forward_${w}.safetensors`), reference64: f(`forward_${w}.float64.safetensors`) });
     const g = await checkGeneration(model, f('generation.safetensors'), [
-      { label: 'initial', weightsPath: f('model.safetensors') },
-      { label: 'final', weightsPath: f('final_weights.safetensors') },
-    ], { atol: manifest.tolerances.generation.logitAtol, rtol: manifest.tolerances.generation.logitRtol });
+      { label: 'initial', weightsPath: f('model.safetensors'), forward: forward('initial') },
+      { label: 'final', weightsPath: f('final_weights.safetensors'), forward: forward('final') },
+    ], { atol: manifest.tolerances.generation.logitAtol, rtol: manifest.tolerances.generation.logitRtol, envelope: manifest.tolerances.forward.envelope });
     expect(g.cachedEqualsUncached).toBe(true);
-    expect(g.matchesReference).toBe(true);
+    expect(g.tokensMatchReference).toBe(true);
+    expect(g.logitsWithinTolerance).toBe(true);
     expect(g.cases).toHaveLength(4);
-    expect(g.maxLogitDiff).toBeLessThanOrEqual(manifest.tolerances.generation.logitAtol);
+    expect(g.maxLogitDiff).toBeLessThanOrEqual(g.logitAtol!);
   });
 });
 
