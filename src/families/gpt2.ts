@@ -6,7 +6,7 @@ import { InputError } from '../errors.ts';
 import type { JsonObject } from '../json-file.ts';
 import { FLOAT32_MIN } from '../layers/masks.ts';
 import { gpt2Model, type Gpt2Config } from '../models/gpt2.ts';
-import { hfGpt2Map } from '../weightmap/maps/hf-gpt2.ts';
+import { hfGpt2Map, hfGpt2UntiedMap } from '../weightmap/maps/hf-gpt2.ts';
 import { megatronGptMap } from '../weightmap/maps/megatron.ts';
 import { family } from './family.ts';
 import { ConfigReader } from './hf-config.ts';
@@ -19,7 +19,6 @@ function configFromHf(json: JsonObject, file: string): Gpt2Config {
   if (c.has('scale_attn_by_inverse_layer_idx') && c.bool('scale_attn_by_inverse_layer_idx')) {
     throw new InputError('scale_attn_by_inverse_layer_idx is not supported', { file, tensor: 'scale_attn_by_inverse_layer_idx', expected: 'false', actual: 'true' });
   }
-  if (!c.bool('tie_word_embeddings', true)) throw new InputError('an untied GPT-2 head is not supported', { file, tensor: 'tie_word_embeddings' });
   const config: Gpt2Config = {
     vocabSize: c.positive('vocab_size', 50257),
     hidden,
@@ -31,6 +30,7 @@ function configFromHf(json: JsonObject, file: string): Gpt2Config {
     activation: c.activation('activation_function', 'gelu_new'),
     scaleScores: c.bool('scale_attn_weights', true),
     maskFill: FLOAT32_MIN,
+    tied: c.bool('tie_word_embeddings', true),
   };
   c.requireDivisible('n_embd', hidden, config.heads, 'n_head');
   return config;
@@ -38,7 +38,7 @@ function configFromHf(json: JsonObject, file: string): Gpt2Config {
 
 function configFromArgs(args: MegatronArgs): Gpt2Config {
   const m = args.common();
-  return { vocabSize: m.vocabSize, hidden: m.hidden, layers: m.layers, heads: m.heads, maxPositions: m.maxPositions, inner: m.ffn, layerNormEps: m.eps, activation: m.activation, scaleScores: true, maskFill: FLOAT32_MIN };
+  return { vocabSize: m.vocabSize, hidden: m.hidden, layers: m.layers, heads: m.heads, maxPositions: m.maxPositions, inner: m.ffn, layerNormEps: m.eps, activation: m.activation, scaleScores: true, maskFill: FLOAT32_MIN, tied: true };
 }
 
 export const gpt2 = family<Gpt2Config>({
@@ -47,7 +47,7 @@ export const gpt2 = family<Gpt2Config>({
   modelTypes: ['gpt2'],
   configFromHf,
   build: gpt2Model,
-  hfMap: () => hfGpt2Map,
+  hfMap: (c) => (c.tied ? hfGpt2Map : hfGpt2UntiedMap),
   megatron: { arch: 'gpt', map: megatronGptMap, configFromArgs, folderFamily: 'megatron-gpt2' },
   megatronLosses: { 'lm loss': 'loss' },
 });

@@ -1,6 +1,7 @@
 /**
  * GPT2LMHeadModel from the shared layers: learned positions, pre-LN blocks, tanh GELU, LayerNorm
- * eps 1e-5, causal plus padding mask, a final norm and the LM head tied to the word embeddings.
+ * eps 1e-5, causal plus padding mask, a final norm and the LM head — tied to the word embeddings,
+ * as HF ties it by default, or its own `lm_head` matrix (tie_word_embeddings false).
  * The forward takes an optional key/value cache, so generation can feed one token per step.
  */
 import { tf, type Tensor } from '../backend/tf.ts';
@@ -29,11 +30,13 @@ export interface Gpt2Config {
   /** Divide scores by √d_head (HF scale_attn_weights). */
   scaleScores: boolean;
   maskFill: number;
+  /** LM head = word embeddings (HF tie_word_embeddings); false: a separate `lm_head` [V, H]. */
+  tied: boolean;
 }
 
 /** openai-community/gpt2 sizes. */
 export function gpt2Small(): Gpt2Config {
-  return { vocabSize: 50257, hidden: 768, layers: 12, heads: 12, inner: 3072, maxPositions: 1024, layerNormEps: 1e-5, activation: 'gelu_new', scaleScores: true, maskFill: FLOAT32_MIN };
+  return { vocabSize: 50257, hidden: 768, layers: 12, heads: 12, inner: 3072, maxPositions: 1024, layerNormEps: 1e-5, activation: 'gelu_new', scaleScores: true, maskFill: FLOAT32_MIN, tied: true };
 }
 
 const BLOCK = { bias: true, gated: false, norm: 'layer' as const, cross: false };
@@ -45,6 +48,7 @@ export function gpt2ParamSpecs(c: Gpt2Config): ParamSpec[] {
   ];
   for (let i = 0; i < c.layers; i++) specs.push(...blockSpecs(`layers.${i}`, { ...BLOCK, hidden: c.hidden, inner: c.hidden, ffn: c.inner }));
   specs.push(...normSpecs('final_norm', c.hidden, 'layer'));
+  if (!c.tied) specs.push({ name: 'lm_head', shape: [c.vocabSize, c.hidden] });
   return specs;
 }
 
@@ -88,7 +92,7 @@ export function gpt2Forward(c: Gpt2Config, P: ParamLookup, batch: Batch, options
   }
   x = tap(sink, 'final_norm', layerNorm(x, { weight: P('final_norm.weight'), bias: P('final_norm.bias') }, c.layerNormEps));
   if (options.taps) outputs[`hidden_states.${c.layers}`] = x;
-  const logits = tap(sink, 'logits', lmLogits(x, P('embeddings.word'))); // [B,T,V]
+  const logits = tap(sink, 'logits', lmLogits(x, P(c.tied ? 'embeddings.word' : 'lm_head'))); // [B,T,V]
   outputs.logits = logits;
 
   let loss: Tensor = tf.scalar(Number.NaN);

@@ -6,14 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../src/align/baseline/manifest.ts';
-import { modelFromConfig, weightMapFor } from '../../src/families/registry.ts';
+import { join } from 'node:path';
+import { modelFromConfig, modelFromConfigJson, weightMapFor } from '../../src/families/registry.ts';
+import { readSafetensors } from '../../src/weightmap/readers/safetensors.ts';
+import { writeSafetensors } from '../../src/weightmap/readers/safetensors-writer.ts';
 import { loadSuite } from '../../src/align/suite.ts';
 import { checkTraining } from '../../src/align/train-check.ts';
 import { parseHyperparams } from '../../src/align/train/hyperparams.ts';
 import { readJsonObject } from '../../src/json-file.ts';
 import { calibrate, writeCalibration } from '../../src/align/baseline/calibrate.ts';
 import { BASELINES, useBackend } from '../support/backend.ts';
-import { copySuite } from '../support/suite-copy.ts';
+import { copySuite, tempDir } from '../support/suite-copy.ts';
 import { frozenBug, OPTIMIZER_BUGS, type PortingBug } from '../support/porting-bugs.ts';
 
 beforeAll(useBackend);
@@ -85,5 +88,27 @@ describe('a folder without a float64 replay, after calibrate', () => {
   it.each(OPTIMIZER_BUGS.filter((b) => ['adam-eps-1e-7', 'decay-on-bias-and-norm'].includes(b.name)).map((b) => [b.name, b] as const))('calls %s MISALIGNED on the loss', async (_, bug) => {
     const { verdict } = await check(bug.replay);
     expect(verdict.metrics.find((m) => m.metric === 'loss')!.pass).toBe(false);
+  });
+});
+
+describe('gpt2: the LM head untied from the word embeddings', () => {
+  // A port that builds the head as its own matrix, initialised as a copy of the embeddings, then
+  // trains the two apart: HF ties them, so each update moves both.
+  const STEPS = 40;
+  const dir = `${BASELINES}gpt2`;
+  const work = tempDir('parity-untied-');
+  afterAll(() => work.cleanup());
+
+  it(`is MISALIGNED on the loss within ${STEPS} steps`, async () => {
+    const weights = join(work.dir, 'untied.safetensors');
+    const file = readSafetensors(`${dir}/model.safetensors`);
+    const tensors = [...file.tensors.values()].map((t) => ({ name: t.name, dtype: 'F32' as const, shape: [...t.shape], data: t.toFloat32() }));
+    const wte = tensors.find((t) => /(^|\.)wte\.weight$/.test(t.name))!;
+    writeSafetensors(weights, [...tensors, { ...wte, name: 'lm_head.weight', data: Float32Array.from(wte.data) }]);
+    const model = modelFromConfigJson({ ...readJsonObject(`${dir}/config.json`), tie_word_embeddings: false }, `${dir}/config.json`);
+    const { verdict } = await checkTraining(model, loadSuite(dir), loadManifest(dir), { steps: STEPS, goldenKey: 'none', weights });
+    const loss = verdict.metrics.find((m) => m.metric === 'loss')!;
+    expect(loss.pass, `loss max|diff| ${loss.maxAbsDiff}`).toBe(false);
+    expect(verdict.pass).toBe(false);
   });
 });
