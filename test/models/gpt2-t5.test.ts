@@ -3,13 +3,17 @@
  * baselines/: every forward tensor on initial and final weights, greedy generation with and
  * without the key/value cache, and proof that the cache is really used.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/backend/tf.ts';
 import { loadManifest } from '../../src/align/baseline/manifest.ts';
 import { checkForward } from '../../src/align/forward-check.ts';
 import { checkGeneration } from '../../src/align/generation-check.ts';
 import { loadParams } from '../../src/align/load-model.ts';
-import { modelFromConfig } from '../../src/families/registry.ts';
+import { modelFromConfig, modelFromConfigJson } from '../../src/families/registry.ts';
+import { readJsonObject } from '../../src/json-file.ts';
+import { writeSafetensors } from '../../src/weightmap/readers/safetensors-writer.ts';
+import { tempDir } from '../support/suite-copy.ts';
 import type { KeyValue } from '../../src/layers/attention.ts';
 import type { DecoderCache } from '../../src/models/t5.ts';
 import { readSafetensors } from '../../src/weightmap/readers/safetensors.ts';
@@ -123,5 +127,31 @@ describe('the key/value cache is really used', () => {
     expect(selfLengths).toEqual([1, 2, 3]);
     expect(crossFirst[0].shape[2]).toBe(7);
     params.dispose();
+  });
+});
+
+describe('GPT-2 with an untied head (tie_word_embeddings false)', () => {
+  const f = at('gpt2');
+  const work = tempDir('parity-gpt2-untied-');
+  afterAll(() => work.cleanup());
+  const withHead = (head: (wte: Float32Array) => Float32Array) => {
+    const file = join(work.dir, `${Math.random().toString(36).slice(2)}.safetensors`);
+    const tensors = [...readSafetensors(f('model.safetensors')).tensors.values()].map((t) => ({ name: t.name, dtype: 'F32' as const, shape: [...t.shape], data: t.toFloat32() }));
+    const wte = tensors.find((t) => /(^|\.)wte\.weight$/.test(t.name))!;
+    writeSafetensors(file, [...tensors, { ...wte, name: 'lm_head.weight', data: head(wte.data) }]);
+    return file;
+  };
+  const model = modelFromConfigJson({ ...readJsonObject(f('config.json')), tie_word_embeddings: false }, f('config.json'));
+  const check = (weights: string) => checkForward(model, f('eval_inputs.safetensors'), [{ label: 'initial', weightsPath: weights, referencePath: f('forward_initial.safetensors') }], { atol: 1e-5, rtol: 0 });
+
+  it('reads lm_head.weight into its own matrix: a head equal to the embeddings reproduces the tied reference', async () => {
+    expect(model.specs.map((s) => s.name)).toContain('lm_head');
+    expect((await check(withHead((wte) => Float32Array.from(wte)))).pass).toBe(true);
+  });
+
+  it('and the head is really used: a different head changes the logits', async () => {
+    const v = await check(withHead((wte) => wte.map((x) => x * 1.01)));
+    expect(v.tensors.find((t) => t.name === 'initial/logits')!.pass).toBe(false);
+    expect(v.tensors.find((t) => t.name === 'initial/hidden_states.2')!.pass).toBe(true);
   });
 });
