@@ -1,6 +1,6 @@
 /**
  * The shipped suites on the webgpu backend, through the same runSuite the CLI uses: every suite's
- * forward within its tolerance, a short training replay of bert, gpt2 and t5v11 against the
+ * forward within its tolerance, a short training replay of every family with a curve against the
  * reference curve (early steps agree to ~1e-6 on a correct implementation), no tensor leaked per
  * step, and generation cached ≡ uncached ≡ the reference. The verdict names the adapter.
  */
@@ -32,7 +32,7 @@ describe('forward parity on webgpu', () => {
 });
 
 describe(`training on webgpu, ${STEPS} steps`, () => {
-  it.each(['bert', 'gpt2', 't5v11'])('%s: loss within 1e-5 of the reference at every step, no tensor leaked', async (suite) => {
+  it.each(['bert', 'gpt2', 't5v11', 'llama', 'roberta', 'vit'])('%s: loss within 1e-5 of the reference at every step, no tensor leaked', async (suite) => {
     const live: number[] = [];
     const { verdict, curve, referenceCurve } = await run(suite, { only: 'train', steps: STEPS, onStep: () => live.push(tf.memory().numTensors) });
     expect(verdict.train!.steps).toBe(STEPS);
@@ -56,7 +56,7 @@ describe(`the device optimizer on webgpu, ${STEPS} steps`, () => {
 });
 
 describe('generation on webgpu', () => {
-  it.each(['gpt2', 't5', 't5v11'])('%s: tokens equal the reference, cached ≡ uncached', async (suite) => {
+  it.each(['gpt2', 't5', 't5v11', 'llama'])('%s: tokens equal the reference, cached ≡ uncached', async (suite) => {
     const { verdict } = await run(suite, { only: 'generation' });
     expect(verdict.generation!.cachedEqualsUncached).toBe(true);
     expect(verdict.generation!.matchesReference).toBe(true);
