@@ -1,9 +1,11 @@
 /**
  * safetensors reader (FORMATS.md §3; huggingface/safetensors `safetensors/src/tensor.rs`).
  *
- * The whole file is read into one Buffer and every tensor decodes lazily from a view into it, so
- * an F32 tensor costs no copy at all. Validation is as strict as the Rust reader's, plus duplicate
- * detection (JSON.parse keeps the last duplicate silently) and rejection of unknown entry fields.
+ * Opening reads and validates only the header; each tensor's bytes are read from the file when it
+ * is asked for, and not kept. A 440 MB checkpoint then never sits in memory whole: the loader
+ * converts and uploads one tensor at a time (Node cannot mmap, so "lazy" means a positioned read).
+ * Validation is as strict as the Rust reader's, plus duplicate detection (JSON.parse keeps the last
+ * duplicate silently) and rejection of unknown entry fields.
  *
  * Also exported for the other readers: `bytesTensor` (a TensorRef over little-endian bytes in
  * safetensors' dtype vocabulary), `DTYPE_BITS` and `findDuplicateKey`.
@@ -32,18 +34,21 @@ export const MAX_HEADER_BYTES = 100_000_000;
 const READ_SLICE = 1 << 30;
 
 export function readSafetensors(path: string): Checkpoint {
-  const buf = readWholeFile(path);
-  const { entries, meta, dataStart } = parseHeader(path, buf);
+  const { entries, meta, dataStart } = withFile(path, (fd, size) => {
+    const lengthBytes = readAt(path, fd, 0, Math.min(8, size));
+    const n = headerLength(path, lengthBytes, size);
+    return parseHeader(path, readAt(path, fd, 8, n), n, size);
+  });
   const tensors = new Map<string, TensorRef>();
   for (const e of entries) {
-    const bytes = buf.subarray(dataStart + e.begin, dataStart + e.end);
+    const bytes = () => withFile(path, (fd) => readAt(path, fd, dataStart + e.begin, e.end - e.begin));
     tensors.set(e.name, bytesTensor(e.name, e.dtype, e.shape, path, bytes));
   }
   return { format: 'safetensors', path, tensors, meta };
 }
 
-/** One Buffer holding the file; errors name the file instead of leaking a bare ENOENT. */
-export function readWholeFile(path: string): Buffer {
+/** `f` with the file open; errors name the file instead of leaking a bare ENOENT. */
+function withFile<T>(path: string, f: (fd: number, size: number) => T): T {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -54,25 +59,37 @@ export function readWholeFile(path: string): Buffer {
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new InputError('not a regular file', { file: path, expected: 'a file', actual: 'a directory or device' });
-    if (stat.size > bufferConstants.MAX_LENGTH) {
-      throw new InputError('file too large to hold in one buffer', {
-        file: path, expected: `≤ ${bufferConstants.MAX_LENGTH} bytes`, actual: `${stat.size} bytes`,
-      });
-    }
-    const buf = Buffer.allocUnsafeSlow(stat.size);
-    let at = 0;
-    while (at < stat.size) {
-      const n = readSync(fd, buf, at, Math.min(READ_SLICE, stat.size - at), at);
-      if (n === 0) throw new InputError('file shrank while being read', { file: path, expected: `${stat.size} bytes`, actual: `${at} bytes` });
-      at += n;
-    }
-    return buf;
+    return f(fd, stat.size);
   } catch (cause) {
     if (cause instanceof InputError) throw cause;
     throw new InputError('cannot read file', { file: path, cause });
   } finally {
     closeSync(fd);
   }
+}
+
+/** Exactly `length` bytes at `position`, in slices (one read is capped at 2 GiB - 1). */
+function readAt(path: string, fd: number, position: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafeSlow(length);
+  let at = 0;
+  while (at < length) {
+    const n = readSync(fd, buf, at, Math.min(READ_SLICE, length - at), position + at);
+    if (n === 0) throw new InputError('file shrank while being read', { file: path, expected: `${position + length} bytes`, actual: `${position + at} bytes` });
+    at += n;
+  }
+  return buf;
+}
+
+/** One Buffer holding the file (the formats that need it whole: ONNX protobufs); errors name the file. */
+export function readWholeFile(path: string): Buffer {
+  return withFile(path, (fd, size) => {
+    if (size > bufferConstants.MAX_LENGTH) {
+      throw new InputError('file too large to hold in one buffer', {
+        file: path, expected: `≤ ${bufferConstants.MAX_LENGTH} bytes`, actual: `${size} bytes`,
+      });
+    }
+    return readAt(path, fd, 0, size);
+  });
 }
 
 interface Entry {
@@ -90,10 +107,9 @@ interface ParsedHeader {
   dataStart: number;
 }
 
-/** Validates everything FORMATS.md §3 lists, in the order the Rust reader does. */
-function parseHeader(file: string, buf: Uint8Array): ParsedHeader {
-  const n = headerLength(file, buf);
-  const text = headerText(file, buf.subarray(8, 8 + n));
+/** Validates everything FORMATS.md §3 lists, in the order the Rust reader does. `header`: the n bytes after the length. */
+function parseHeader(file: string, header: Uint8Array, n: number, fileSize: number): ParsedHeader {
+  const text = headerText(file, header);
   const json = parseJsonObject(file, text);
   const dataStart = 8 + n;
   let meta: Record<string, string> = {};
@@ -102,11 +118,12 @@ function parseHeader(file: string, buf: Uint8Array): ParsedHeader {
     if (name === '__metadata__') meta = checkMetadata(file, value);
     else entries.push(checkEntry(file, name, value));
   }
-  checkTiling(file, entries, buf.byteLength - dataStart);
+  checkTiling(file, entries, fileSize - dataStart);
   return { entries, meta: Object.freeze(meta), dataStart };
 }
 
-function headerLength(file: string, buf: Uint8Array): number {
+/** `buf`: the file's first bytes (up to 8); `fileSize`: its length. */
+function headerLength(file: string, buf: Uint8Array, fileSize: number): number {
   if (buf.byteLength < 8) {
     throw new InputError('too short for a safetensors header length', { file, expected: '≥ 8 bytes', actual: `${buf.byteLength} bytes` });
   }
@@ -114,9 +131,9 @@ function headerLength(file: string, buf: Uint8Array): number {
   if (n > BigInt(MAX_HEADER_BYTES)) {
     throw new InputError('header length is implausibly large', { file, expected: `≤ ${MAX_HEADER_BYTES}`, actual: String(n) });
   }
-  if (8n + n > BigInt(buf.byteLength)) {
+  if (8n + n > BigInt(fileSize)) {
     throw new InputError('header runs past the end of the file (truncated?)', {
-      file, expected: `8 + ${n} ≤ file size`, actual: `file size ${buf.byteLength}`,
+      file, expected: `8 + ${n} ≤ file size`, actual: `file size ${fileSize}`,
     });
   }
   return Number(n);
@@ -374,23 +391,25 @@ export function decodeInt32(dtype: DType, bytes: Uint8Array): Int32Array | { bad
  * already match dtype and shape. An aligned F32/I32 result is a view into `bytes` (shared with the
  * file buffer): treat it as read-only.
  */
-export function bytesTensor(name: string, dtype: DType, shape: readonly number[], file: string, bytes: Uint8Array): TensorRef {
+export function bytesTensor(name: string, dtype: DType, shape: readonly number[], file: string, source: Uint8Array | (() => Uint8Array)): TensorRef {
+  // A function source is read on each use and not kept, so a tensor costs memory only while in use.
+  const load = typeof source === 'function' ? source : () => source;
   return {
     name,
     dtype,
     shape: Object.freeze([...shape]),
     file,
     toFloat32() {
-      const out = decodeFloat32(dtype, bytes);
+      const out = decodeFloat32(dtype, load());
       if (!out) throw new InputError(`cannot widen ${dtype} to float32`, { file, tensor: name, expected: 'F32|F16|BF16|F64 or an integer dtype', actual: dtype });
       return out;
     },
     toFloat64() {
-      if (dtype === 'F64') return alignedView(Float64Array, bytes);
+      if (dtype === 'F64') return alignedView(Float64Array, load());
       return Float64Array.from(this.toFloat32());
     },
     toInt32() {
-      const out = decodeInt32(dtype, bytes);
+      const out = decodeInt32(dtype, load());
       if (!out) throw new InputError(`${dtype} tensor cannot be read as integers`, { file, tensor: name, expected: 'an integer or BOOL dtype', actual: dtype });
       if (!(out instanceof Int32Array)) {
         throw new InputError(`value at flat index ${out.badIndex} does not fit in int32`, { file, tensor: name, expected: '-2147483648..2147483647', actual: out.value });

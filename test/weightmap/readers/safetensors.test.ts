@@ -118,18 +118,30 @@ describe('readSafetensors on the baseline files', () => {
     for (let r = 0; r < 8000; r++) expect(ids[r * 32]).toBe(1);
   });
 
-  it('returns zero-copy views at the byte offsets the header gives', () => {
-    const file = join(BASELINES, 'gpt2/model.safetensors');
+  it('reads each tensor from the file when asked, at the byte offsets the header gives, and keeps nothing', () => {
+    const file = writeTemp('lazy.safetensors', readFileSync(join(BASELINES, 'gpt2/model.safetensors')));
     const raw = readFileSync(file);
     const n = Number(raw.readBigUInt64LE(0));
     const header = JSON.parse(raw.subarray(8, 8 + n).toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
     const ckpt = readSafetensors(file);
-    const a = ckpt.tensors.get('transformer.wte.weight')!.toFloat32();
-    const b = ckpt.tensors.get('transformer.wpe.weight')!.toFloat32();
-    expect(a.buffer).toBe(b.buffer);
-    expect(a.byteOffset).toBe(8 + n + header['transformer.wte.weight'].data_offsets[0]);
     const [begin, end] = header['transformer.wpe.weight'].data_offsets;
-    expect(Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(raw.subarray(8 + n + begin, 8 + n + end))).toBe(true);
+    const before = ckpt.tensors.get('transformer.wpe.weight')!.toFloat32();
+    expect(Buffer.from(before.buffer, before.byteOffset, before.byteLength).equals(raw.subarray(8 + n + begin, 8 + n + end))).toBe(true);
+    // Rewrite the tensor's bytes on disk after opening: a reader that held the file would not see it.
+    const edited = Buffer.from(raw);
+    edited.writeFloatLE(12.5, 8 + n + begin);
+    writeFileSync(file, edited);
+    const after = ckpt.tensors.get('transformer.wpe.weight')!.toFloat32();
+    expect(after[0]).toBe(12.5);
+    expect(after.subarray(1)).toEqual(before.subarray(1));
+    expect(after.buffer).not.toBe(before.buffer);
+  });
+
+  it('names the file when it shrank after opening', () => {
+    const file = writeTemp('shrunk.safetensors', readFileSync(join(BASELINES, 'gpt2/model.safetensors')));
+    const ckpt = readSafetensors(file);
+    writeFileSync(file, readFileSync(file).subarray(0, 1000));
+    expect(() => ckpt.tensors.get('transformer.ln_f.bias')!.toFloat32()).toThrow(/shrank while being read[\s\S]*shrunk\.safetensors|shrunk\.safetensors[\s\S]*shrank/);
   });
 });
 
