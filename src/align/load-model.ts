@@ -7,7 +7,7 @@ import { weightMapFor } from '../families/registry.ts';
 import type { Model } from '../models/model.ts';
 import { ParamStore } from '../models/params.ts';
 import { unionCheckpoint, type Checkpoint } from '../weightmap/checkpoint.ts';
-import { applyWeightMap, requireComplete, type MapReport } from '../weightmap/map.ts';
+import { requireComplete, streamWeightMap, type MapReport } from '../weightmap/map.ts';
 import { openCheckpoint } from '../weightmap/readers/detect.ts';
 
 export interface LoadedModel {
@@ -27,8 +27,11 @@ export function loadParams(model: Model, checkpointPath: string | readonly strin
   const checkpoint = typeof checkpointPath === 'string' ? openCheckpoint(checkpointPath) : unionCheckpoint(checkpointPath.map((p) => openCheckpoint(p)));
   const map = weightMapFor(model, checkpoint.format);
   const heads = (model.config as { heads?: number }).heads;
-  const { values, report } = applyWeightMap(checkpoint, map, model.specs, { heads });
-  if (!options.allowIncomplete) requireComplete(report, checkpoint.path, map.name);
-  const specs = options.allowIncomplete ? model.specs.filter((s) => values.has(s.name)) : model.specs;
-  return { model, params: new ParamStore(specs, values), report, checkpoint };
+  // Each value is uploaded as soon as it is mapped and its host copy dropped (one tensor at a time).
+  let report: MapReport | undefined;
+  const params = new ParamStore(model.specs, (put) => {
+    report = streamWeightMap(checkpoint, map, model.specs, put, { heads });
+    if (!options.allowIncomplete) requireComplete(report, checkpoint.path, map.name);
+  }, { partial: options.allowIncomplete });
+  return { model, params, report: report!, checkpoint };
 }

@@ -15,17 +15,37 @@ export class ParamStore {
   readonly specs: readonly ParamSpec[];
   private readonly vars = new Map<string, Variable>();
 
-  /** `values` must hold every spec's name with exactly numel(shape) floats (the loader checks). */
-  constructor(specs: readonly ParamSpec[], values: ReadonlyMap<string, Float32Array>) {
-    this.specs = specs;
-    for (const spec of specs) {
-      const data = values.get(spec.name);
-      if (!data) throw new Error(`no value for parameter ${spec.name}`);
+  /**
+   * `values`: every spec's name with exactly numel(shape) floats (the loader checks), or a function
+   * that puts them one at a time — then the host copy of each can go as soon as it is uploaded, so
+   * loading never holds the whole model twice.
+   */
+  constructor(
+    specs: readonly ParamSpec[],
+    values: ReadonlyMap<string, Float32Array> | ((put: (name: string, data: Float32Array) => void) => void),
+    /** Keep only the specs that got a value (the others then fail at first use) instead of refusing. */
+    options: { partial?: boolean } = {},
+  ) {
+    const shapes = new Map(specs.map((s) => [s.name, s.shape]));
+    const put = (name: string, data: Float32Array) => {
+      const shape = shapes.get(name);
+      if (!shape) throw new Error(`unknown parameter ${name}`);
+      this.vars.get(name)?.dispose();
       // The variable shares the tensor's storage; dropping the tensor keeps only the variable's reference.
-      const initial = tf.tensor(data, spec.shape, 'float32');
-      this.vars.set(spec.name, tf.variable(initial, true, spec.name.replace(/[^\w.]/g, '_') + '_' + uid()));
+      const initial = tf.tensor(data, shape, 'float32');
+      this.vars.set(name, tf.variable(initial, true, name.replace(/[^\w.]/g, '_') + '_' + uid()));
       initial.dispose();
+    };
+    try {
+      if (typeof values === 'function') values(put);
+      else for (const spec of specs) if (values.has(spec.name)) put(spec.name, values.get(spec.name)!);
+      const absent = specs.find((s) => !this.vars.has(s.name));
+      if (absent && !options.partial) throw new Error(`no value for parameter ${absent.name}`);
+    } catch (error) {
+      this.dispose();
+      throw error;
     }
+    this.specs = options.partial ? specs.filter((s) => this.vars.has(s.name)) : specs;
   }
 
   readonly get: ParamLookup = (name) => {

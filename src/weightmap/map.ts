@@ -88,9 +88,25 @@ function targetsOf(rule: MapRule): readonly string[] {
  * problem: those go into the report, and `requireComplete` turns them into an error.
  */
 export function applyWeightMap(checkpoint: Checkpoint, map: WeightMap, specs: readonly ParamSpec[], ctx: TransformContext = {}): MappedWeights {
+  const values = new Map<string, Float32Array>();
+  const report = streamWeightMap(checkpoint, map, specs, (target, data) => values.set(target, data), ctx);
+  return { values, report };
+}
+
+/**
+ * The same, handing each mapped value to `sink` as soon as it is made and keeping none: a loader
+ * that uploads each value and lets it go holds one tensor on the host at a time, not the model.
+ */
+export function streamWeightMap(
+  checkpoint: Checkpoint,
+  map: WeightMap,
+  specs: readonly ParamSpec[],
+  sink: (target: string, data: Float32Array) => void,
+  ctx: TransformContext = {},
+): MapReport {
   const compiled = map.rules.map(compile);
   const expected = new Map(specs.map((s) => [s.name, s.shape]));
-  const values = new Map<string, Float32Array>();
+  const filled = new Set<string>();
   const report: MapReport = { rows: [], unmapped: [], missing: [], mismatched: [] };
   const normalisedNames = new Map<string, TensorRef>();
   for (const ref of checkpoint.tensors.values()) normalisedNames.set(normaliseSourceName(ref.name, map), ref);
@@ -141,12 +157,13 @@ export function applyWeightMap(checkpoint: Checkpoint, map: WeightMap, specs: re
         report.rows.push({ source: ref.name, target, transform: transformName, shape: out.shape, status: 'mismatched' });
         return;
       }
-      values.set(target, out.data);
+      sink(target, out.data);
+      filled.add(target);
       report.rows.push({ source: ref.name, target, transform: transformName, shape: out.shape, status: 'mapped' });
     });
   }
-  for (const spec of specs) if (!values.has(spec.name) && !report.mismatched.some((m) => m.target === spec.name)) report.missing.push(spec.name);
-  return { values, report };
+  for (const spec of specs) if (!filled.has(spec.name) && !report.mismatched.some((m) => m.target === spec.name)) report.missing.push(spec.name);
+  return report;
 }
 
 function findRule(compiled: CompiledRule[], name: string): { rule: MapRule; index?: string } | null {
