@@ -4,6 +4,7 @@
  */
 import { tf } from '../tf.ts';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.ts';
+import { shareWasmIdentity } from './wasm-identity.ts';
 import { wrapWasmBatchMatMul } from './wasm-matmul.ts';
 import { webgpuSoftmaxKernel } from './webgpu-softmax.ts';
 
@@ -14,6 +15,7 @@ const webgpuSoftmax = webgpuSoftmaxKernel();
 export function registerMissingKernels(tfjsBackend: string): string[] {
   const registered: string[] = [];
   if (tfjsBackend === 'wasm' && wrapWasmBatchMatMul()) registered.push('BatchMatMul (transpose via fast path)');
+  if (tfjsBackend === 'wasm' && shareWasmIdentity()) registered.push('Identity (shares storage)');
   if (tfjsBackend === 'webgpu' && tf.getKernel(tf.Softmax, 'webgpu')?.kernelFunc !== webgpuSoftmax.kernelFunc) {
     tf.unregisterKernel(tf.Softmax, 'webgpu');
     tf.registerKernel(webgpuSoftmax);

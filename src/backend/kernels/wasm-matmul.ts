@@ -4,12 +4,33 @@
  * Every backward pass asks for transposed products (dA = dY·Bᵀ, dB = Aᵀ·dY), so this wrapper
  * materialises the transpose with the backend's own Transpose kernel and calls the fast path.
  * Each output element is still one float32 dot product of the same operands.
+ *
+ * XNNPACK also keeps a packed copy of every right-hand operand it has seen, for as long as that
+ * tensor lives: for a model's weights, a second copy of the whole model in the wasm heap. A large
+ * operand (≥ PACKED_CACHE_LIMIT bytes) is therefore passed as a fresh copy that dies with the call,
+ * taking its packed copy with it; repacking costs about one pass over the weight, small beside the
+ * product at the sizes where it applies, and small weights keep the cache.
  */
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
 
-interface DisposingBackend {
+interface WasmBackendInternals {
   disposeData(dataId: object): boolean;
+  makeOutput(shape: number[], dtype: string): TensorInfo;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  wasm: { HEAPU8: Uint8Array };
+}
+
+export const PACKED_CACHE_LIMIT = 1 << 20;
+
+/** A copy of `x` under a new data id, in the wasm heap. */
+function freshCopy(x: TensorInfo, backend: WasmBackendInternals): TensorInfo {
+  const out = backend.makeOutput([...x.shape], x.dtype);
+  const bytes = x.shape.reduce((n, d) => n * d, 1) * 4;
+  const from = backend.dataIdMap.get(x.dataId).memoryOffset;
+  const to = backend.dataIdMap.get(out.dataId).memoryOffset;
+  backend.wasm.HEAPU8.copyWithin(to, from, from + bytes);
+  return out;
 }
 
 export function wrapWasmBatchMatMul(): boolean {
@@ -32,16 +53,19 @@ export function wrapWasmBatchMatMul(): boolean {
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      if (!transposeA && !transposeB) return inner({ inputs, backend, attrs });
+      const internals = backend as unknown as WasmBackendInternals;
+      const large = b.dtype === 'float32' && b.shape.reduce((n, d) => n * d, 1) * 4 >= PACKED_CACHE_LIMIT;
+      if (!transposeA && !transposeB && !large) return inner({ inputs, backend, attrs });
       const temporaries: TensorInfo[] = [];
       const aa = transposeA ? swapLastTwo({ inputs: { x: a }, backend, attrs: {} }) as TensorInfo : a;
       if (transposeA) temporaries.push(aa);
-      const bb = transposeB ? swapLastTwo({ inputs: { x: b }, backend, attrs: {} }) as TensorInfo : b;
-      if (transposeB) temporaries.push(bb);
+      // A transposed operand is already fresh; an untransposed large one is copied (see above).
+      const bb = transposeB ? swapLastTwo({ inputs: { x: b }, backend, attrs: {} }) as TensorInfo : large ? freshCopy(b, internals) : b;
+      if (bb !== b) temporaries.push(bb);
       try {
         return inner({ inputs: { a: aa, b: bb }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } as unknown as NamedAttrMap });
       } finally {
-        for (const t of temporaries) (backend as unknown as DisposingBackend).disposeData(t.dataId);
+        for (const t of temporaries) internals.disposeData(t.dataId);
       }
     },
   };
