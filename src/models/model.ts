@@ -22,11 +22,13 @@ export interface ForwardOptions {
   tap?: TapSink;
   /** Per-layer changes to the options a block is built with ("layer.0", "decoder/layer.1"): for experiments and fault-injection tests. */
   layerOptions?: (layer: string, options: TransformerLayerOptions) => TransformerLayerOptions;
+  /** Recompute each layer in the backward pass instead of keeping its activations (training; see transformerLayer). */
+  recompute?: boolean;
 }
 
 /** The options for block `layer`: the family's own, with the tap sink scoped to the layer and any per-layer change applied. */
 export function blockOptions(options: ForwardOptions, layer: string, base: TransformerLayerOptions): TransformerLayerOptions {
-  const o = { ...base, tap: scoped(options.tap, layer) };
+  const o = { ...base, tap: scoped(options.tap, layer), recompute: options.recompute };
   return options.layerOptions ? options.layerOptions(layer, o) : o;
 }
 
