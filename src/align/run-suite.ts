@@ -32,6 +32,8 @@ export interface RunSuiteOptions {
   steps?: number;
   /** Where clipping and AdamW run: host (default) or device (GPU-sized models). */
   optimizer?: OptimizerPlace;
+  /** Recompute each layer in the backward pass (less memory, same gradients); on anyway when only that fits. */
+  recompute?: boolean;
   /** Run only this check (default: every check the suite has references for). */
   only?: Check;
   backend?: string;
@@ -120,7 +122,7 @@ export async function alignSuite(options: Omit<RunSuiteOptions, 'reportsDir' | '
     verdict.forward = await checkForward(model, requireFile(suite, 'evalInputs', 'eval inputs (eval_inputs.safetensors)'), runs, manifest.tolerances.forward, { ...load, ort: options.ort });
   }
   if (wants('train') && (options.only === 'train' || suite.files.curve)) {
-    const result = await checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, goldenKey: backend.goldenKey, optimizer: options.optimizer, load, onStep: options.onStep });
+    const result = await checkTraining(model, suite, manifest, { steps: options.steps, weights: options.weights, goldenKey: backend.goldenKey, optimizer: options.optimizer, recompute: options.recompute, load, onStep: options.onStep });
     verdict.train = result.verdict;
     verdict.golden = result.golden;
     curve = result.curve;

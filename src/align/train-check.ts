@@ -18,6 +18,8 @@ import { requireFile, type Suite } from './suite.ts';
 import { BatchSource } from './train/batches.ts';
 import { parseHyperparams, type TrainSpec } from './train/hyperparams.ts';
 import { train, type OptimizerPlace, type TrainOptions } from './train/loop.ts';
+import { describeEstimate, modelShape, planTraining } from './train/memory-plan.ts';
+import { tf } from '../backend/tf.ts';
 import type { GoldenVerdict, MetricComparison, TrainVerdict } from './verdict.ts';
 
 export interface TrainCheckOptions {
@@ -27,6 +29,8 @@ export interface TrainCheckOptions {
   goldenKey: string;
   /** Where clipping and AdamW run (default host: float32-exact, identical on every backend). */
   optimizer?: OptimizerPlace;
+  /** Recompute layers in the backward pass; the memory plan turns it on when only that fits. */
+  recompute?: boolean;
   load?: LoadOptions;
   onStep?: (record: StepRecord, total: number) => void;
   /**
@@ -35,7 +39,7 @@ export interface TrainCheckOptions {
    */
   replay?: {
     spec?: (spec: TrainSpec) => TrainSpec;
-    options?: Pick<TrainOptions, 'frozen' | 'lrAt' | 'editGradients'>;
+    options?: Pick<TrainOptions, 'frozen' | 'lrAt' | 'editGradient'>;
   };
 }
 
@@ -65,11 +69,13 @@ export async function checkTraining(model: Model, suite: Suite, manifest: Manife
   // A device-optimizer run rounds the update in the backend's order: its own golden, never the host one's.
   const goldenKey = optimizer === 'device' ? `${options.goldenKey}-device-optimizer` : options.goldenKey;
   const weights = options.weights ?? requireFile(suite, 'weights', 'initial weights');
+  // Before any weight is loaded: refuse (exit 2) a run that cannot fit, and recompute when only that fits.
+  const memory = planTraining(modelShape(model, batches.at(0)), tf.getBackend(), optimizer, options.recompute ?? false, weights);
   const { params } = loadParams(model, weights, options.load);
   let result: Awaited<ReturnType<typeof train>>;
   try {
     const replaySpec = options.replay?.spec ? options.replay.spec(spec) : spec;
-    result = await train(model, params, batches, { ...replaySpec, steps }, { ...options.replay?.options, steps, optimizer, onStep: (r) => options.onStep?.(r, steps) });
+    result = await train(model, params, batches, { ...replaySpec, steps }, { ...options.replay?.options, steps, optimizer, recompute: memory.recompute, onStep: (r) => options.onStep?.(r, steps) });
   } finally {
     params.dispose();
   }
@@ -99,6 +105,7 @@ export async function checkTraining(model: Model, suite: Suite, manifest: Manife
     firstFailingStep: loss.firstFailingStep,
     msPerStep: result.msPerStep,
     optimizer,
+    memory: { estimate: describeEstimate(memory), recompute: memory.recompute, deviceBytes: memory.device, hostBytes: memory.host },
     metrics,
     ...(result.stoppedAt ? { stoppedAt: result.stoppedAt } : {}),
   };

@@ -145,6 +145,8 @@ export interface TrainVerdict {
   msPerStep: number;
   /** Where clipping and AdamW ran: host (float32-exact emulation of the reference) or device. */
   optimizer?: 'host' | 'device';
+  /** The memory plan the run followed: its estimate, and whether layers were recomputed. */
+  memory?: { estimate: string; recompute: boolean; deviceBytes: number; hostBytes: number };
   metrics: MetricComparison[];
   /** Set when the run stopped early (NaN/Inf loss or gradient), naming the step. */
   stoppedAt?: { step: number; reason: string };

@@ -1,7 +1,7 @@
 /**
  * npm run align -- <suite name | folder> [--steps N] [--only forward|train] [--json FILE]
  *                  [--backend NAME] [--weights CHECKPOINT] [--reference stored|onnx|FILE.onnx[,FILE.onnx]]
- *                  [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--optimizer host|device]
+ *                  [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--optimizer host|device] [--recompute]
  *                  [--reports DIR] [--no-report] [--allow-incomplete]
  * Exit 0 aligned, 1 misaligned, 2 unusable input.
  */
@@ -15,7 +15,7 @@ import { progressReporter } from './progress.ts';
 import { parseCli, runCli } from './run-cli.ts';
 import { formatVerdict } from './verdict-table.ts';
 
-const USAGE = 'usage: npm run align -- <suite|folder> [--steps N] [--only forward|train|generation] [--json FILE] [--backend tensorflow-gpu|webgpu|tensorflow|wasm|cpu] [--weights CHECKPOINT] [--reference stored|onnx|FILE.onnx[,FILE.onnx]] [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--optimizer host|device] [--reports DIR] [--no-report] [--allow-incomplete]';
+const USAGE = 'usage: npm run align -- <suite|folder> [--steps N] [--only forward|train|generation] [--json FILE] [--backend tensorflow-gpu|webgpu|tensorflow|wasm|cpu] [--weights CHECKPOINT] [--reference stored|onnx|FILE.onnx[,FILE.onnx]] [--ort-threads N] [--ort-optimization disabled|basic|extended|all] [--optimizer host|device] [--recompute] [--reports DIR] [--no-report] [--allow-incomplete]';
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCli({
@@ -33,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
       reports: { type: 'string', default: 'reports' },
       'no-report': { type: 'boolean', default: false },
       optimizer: { type: 'string', default: 'host' },
+      recompute: { type: 'boolean', default: false },
       'allow-incomplete': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -62,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
     reference: values.reference,
     ort: { threads: ortThreads, optimization },
     optimizer: values.optimizer,
+    recompute: values.recompute,
     allowIncomplete: values['allow-incomplete'],
     log: (line) => process.stdout.write(`${line}\n`),
     onStep: progressReporter(process.stdout),

@@ -31,6 +31,7 @@ export function formatVerdict(v: Verdict): string {
   if (v.train) {
     const t = v.train;
     lines.push(`training curve: ${t.steps} steps, ${t.msPerStep.toFixed(1)} ms/step${t.stoppedAt ? `, STOPPED at step ${t.stoppedAt.step}: ${t.stoppedAt.reason}` : ''}`);
+    if (t.memory) lines.push(`  memory (estimate): ${t.memory.estimate}`);
     const width = Math.max(...t.metrics.map((m) => m.metric.length), 6);
     lines.push(`  ${'metric'.padEnd(width)}  policy       atol     rtol     max|diff|  max rel    failing  first   pass`);
     for (const m of t.metrics) {

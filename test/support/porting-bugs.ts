@@ -19,13 +19,11 @@ const f = Math.fround;
 
 /** Each gradient clipped to the max norm on its own (Keras `clipnorm`), instead of the global norm. */
 function clipEachTensor(maxNorm: number) {
-  return (grads: Float32Array[]) => {
-    for (const g of grads) {
-      let squares = 0;
-      for (let j = 0; j < g.length; j++) squares += g[j] * g[j];
-      const coef = Math.min(1, maxNorm / (Math.sqrt(squares) + 1e-6));
-      for (let j = 0; j < g.length; j++) g[j] = f(g[j] * coef);
-    }
+  return (g: Float32Array) => {
+    let squares = 0;
+    for (let j = 0; j < g.length; j++) squares += g[j] * g[j];
+    const coef = Math.min(1, maxNorm / (Math.sqrt(squares) + 1e-6));
+    for (let j = 0; j < g.length; j++) g[j] = f(g[j] * coef);
   };
 }
 
@@ -43,7 +41,7 @@ export const OPTIMIZER_BUGS: readonly PortingBug[] = [
   {
     name: 'clip-per-tensor',
     what: 'each gradient clipped separately instead of by the global norm',
-    replay: (spec) => ({ spec: (s) => ({ ...s, clip: null }), options: { editGradients: clipEachTensor(spec.clip!.maxNorm) } }),
+    replay: (spec) => ({ spec: (s) => ({ ...s, clip: null }), options: { editGradient: clipEachTensor(spec.clip!.maxNorm) } }),
   },
   {
     name: 'no-clipping',
@@ -61,12 +59,10 @@ export const OPTIMIZER_BUGS: readonly PortingBug[] = [
     replay: (spec) => ({
       spec: (s) => ({ ...s, optimizer: { ...s.optimizer, weightDecay: 0 } }),
       options: {
-        editGradients: (grads, params) =>
-          params.forEach((p, i) => {
-            if (!p.decay) return;
-            const g = grads[i];
-            for (let j = 0; j < g.length; j++) g[j] = f(g[j] + f(spec.optimizer.weightDecay * p.value[j]));
-          }),
+        editGradient: (g, p) => {
+          if (!p.decay) return;
+          for (let j = 0; j < g.length; j++) g[j] = f(g[j] + f(spec.optimizer.weightDecay * p.value[j]));
+        },
       },
     }),
   },

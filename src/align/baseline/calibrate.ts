@@ -127,10 +127,8 @@ function setInitialWeights(params: ParamStore, initial: ReadonlyMap<string, Floa
 }
 
 /** After each optimizer update, flip the last bit of a random share of every parameter, in place. */
-function kickEveryUpdate(random: () => number, fraction: number): (params: readonly ParamState[]) => void {
-  return (params) => {
-    for (const p of params) p.value.set(flipLastBits(p.value, random, fraction).values);
-  };
+function kickEveryUpdate(random: () => number, fraction: number): (param: ParamState) => void {
+  return (p) => p.value.set(flipLastBits(p.value, random, fraction).values);
 }
 
 // ---------------------------------------------------------------------------------------------

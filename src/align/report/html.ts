@@ -249,6 +249,7 @@ function facts(verdict: Verdict): string {
   const t = verdict.train;
   if (t) {
     items.push(['steps', String(t.steps)], ['loss max|diff|', formatNumber(t.maxAbsDiff)], ['failing loss steps', String(t.failingSteps)], ['first failing step', t.firstFailingStep === null ? 'none' : String(t.firstFailingStep)], ['ms / step', formatNumber(t.msPerStep)]);
+    if (t.memory) items.push(['memory (estimate)', t.memory.estimate]);
     if (t.stoppedAt) items.push(['stopped early', `step ${t.stoppedAt.step}: ${t.stoppedAt.reason}`]);
   }
   if (verdict.generation) items.push(['generation', verdict.generation.pass ? 'matches' : 'differs']);

@@ -16,28 +16,32 @@ import type { StepRecord } from '../curve.ts';
 import type { BatchSource } from './batches.ts';
 import type { TrainSpec } from './hyperparams.ts';
 import { clipCoefficient, DeviceAdamW, deviceCountZeros, deviceGradNorm } from './device-optimizer.ts';
-import { AdamW, clipGradients, type ParamState } from './optimizer.ts';
+import { AdamW, clipScale, globalNorm, scaleInPlace, sumSquares, type ParamState } from './optimizer.ts';
 import { lrAtStep } from './schedule.ts';
 
 export interface TrainOptions {
   steps: number;
   onStep?: (record: StepRecord) => void;
   /**
-   * Edits the host parameters after each update, before they reach the backend. Calibration
-   * uses it to emulate an implementation that rounds differently at every step.
+   * Edits a host parameter after its update, before it reaches the backend (called for each
+   * trained parameter in order). Calibration uses it to emulate an implementation that rounds
+   * differently at every step.
    */
-  afterUpdate?: (params: readonly ParamState[], step: number) => void;
+  afterUpdate?: (param: ParamState, step: number) => void;
   /** Parameters held fixed: no gradient is taken for them, none enters the norm, none is updated. */
   frozen?: ReadonlySet<string>;
   /**
    * What another implementation might do differently, for the tests that prove the curve gate
    * catches it: the LR applied at a step (default: the schedule's), and an edit of the raw
-   * gradients before clipping (an L2 term, per-tensor clipping).
+   * gradient of each parameter before clipping (an L2 term, per-tensor clipping); `param.value`
+   * holds the parameter's current value then.
    */
   lrAt?: (step: number) => number;
-  editGradients?: (grads: Float32Array[], params: readonly ParamState[]) => void;
+  editGradient?: (grad: Float32Array, param: ParamState) => void;
   /** Where clipping and AdamW run: on host copies, float32-exact (default), or on the backend. */
   optimizer?: OptimizerPlace;
+  /** Recompute each layer in the backward pass (less memory, bit-identical gradients). */
+  recompute?: boolean;
 }
 
 export type OptimizerPlace = 'host' | 'device';
@@ -54,10 +58,10 @@ export async function train(model: Model, params: ParamStore, batches: BatchSour
   const lrAt = options.lrAt ?? ((step: number) => lrAtStep(spec.schedule, step));
   const gradientsOf = async (step: number) => {
     const host = batches.at(step);
-    return gradientsOnDevice(model, params, variables, toBatch(host), (i) => noGradient(trained[i].name, model, host, batches.file));
+    return gradientsOnDevice(model, params, variables, toBatch(host), options.recompute ?? false, (i) => noGradient(trained[i].name, model, host, batches.file));
   };
   if (options.optimizer === 'device') {
-    if (options.editGradients || options.afterUpdate) throw new Error('editGradients and afterUpdate act on host copies: use the host optimizer');
+    if (options.editGradient || options.afterUpdate) throw new Error('editGradient and afterUpdate act on host copies: use the host optimizer');
     const optimizer = new DeviceAdamW(spec.optimizer, variables, trained.map((s) => !spec.noDecay.has(s.name)));
     try {
       return await runSteps(options, (step) => deviceStep(step, gradientsOf, optimizer, spec, lrAt(step)));
@@ -66,26 +70,99 @@ export async function train(model: Model, params: ParamStore, batches: BatchSour
     }
   }
 
-  const initial = await params.snapshot();
+  // The host keeps the Adam moments only: each step reads a parameter from the backend when its
+  // update comes, and gradients are read one at a time (twice when they do not fit HOST_GRADIENT_BYTES:
+  // once for the global norm, once for the update), so training a model holds its parameters and
+  // gradients once each, on the backend, plus the two moments here.
   const states: ParamState[] = trained.map((s) => {
-    const value = initial.get(s.name)!;
-    return { name: s.name, value, m: new Float32Array(value.length), v: new Float32Array(value.length), decay: !spec.noDecay.has(s.name) };
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    return { name: s.name, value: EMPTY, m: new Float32Array(n), v: new Float32Array(n), decay: !spec.noDecay.has(s.name) };
   });
   const optimizer = new AdamW(spec.optimizer);
   return runSteps(options, async (step) => {
-    const { loss, parts, grads } = await readToHost(await gradientsOf(step));
-    const bad = firstNonFinite(loss, parts, grads, states);
-    if (bad) return { stop: bad };
-    options.editGradients?.(grads, states);
-    const gradNorm = spec.clip ? clipGradients(grads, spec.clip.maxNorm, spec.clip.rule) : globalNorm(grads);
-    const lr = lrAt(step);
-    const record: StepRecord = { step, loss, parts, gradNorm, lr };
-    if (spec.countZeros) record.numZeros = countZeros(grads);
-    optimizer.step(states, grads, lr);
-    options.afterUpdate?.(states, step);
-    tf.tidy(() => states.forEach((s, i) => variables[i].assign(tf.tensor(s.value, variables[i].shape, 'float32'))));
-    return { record };
+    const g = await gradientsOf(step);
+    try {
+      return await hostStep(step, g, states, variables, optimizer, spec, lrAt(step), options);
+    } finally {
+      g.dispose();
+    }
   });
+}
+
+const EMPTY = new Float32Array(0);
+
+/** Up to this many bytes of gradients stay on the host between the norm and the update; the rest is read again. */
+export const HOST_GRADIENT_BYTES = 64 * 2 ** 20;
+
+/** One step with clipping and AdamW on the host, one parameter at a time. */
+async function hostStep(
+  step: number,
+  g: DeviceGradients,
+  states: ParamState[],
+  variables: Variable[],
+  optimizer: AdamW,
+  spec: TrainSpec,
+  lr: number,
+  options: TrainOptions,
+): Promise<StepOutcome> {
+  const loss = (await g.value.data())[0];
+  const parts: Record<string, number> = {};
+  for (const [k, t] of Object.entries(g.parts)) parts[k] = (await t.data())[0];
+  const badLoss = firstNonFinite(loss, parts);
+  if (badLoss) return { stop: badLoss };
+
+  // A gradient on the host, edited as the seam says; the optimizer owns it (clips it in place),
+  // so it is a copy, never a view of the backend's storage.
+  const hostGradient = async (i: number) => {
+    const grad = await copyToHost(g.grads[i]);
+    if (options.editGradient) {
+      states[i].value = await copyToHost(variables[i]);
+      options.editGradient(grad, states[i]);
+      states[i].value = EMPTY;
+    }
+    return grad;
+  };
+  const kept: Array<Float32Array | undefined> = [];
+  let keptBytes = 0;
+  const sums: number[] = [];
+  for (let i = 0; i < states.length; i++) {
+    const grad = await hostGradient(i);
+    const bad = nonFiniteAt(grad);
+    if (bad >= 0) return { stop: `gradient of ${states[i].name} has ${grad[bad]}` };
+    sums.push(sumSquares(grad));
+    if (keptBytes + grad.byteLength <= HOST_GRADIENT_BYTES) {
+      kept[i] = grad;
+      keptBytes += grad.byteLength;
+    }
+  }
+  const gradNorm = spec.clip ? globalNorm(sums, spec.clip.rule) : Math.sqrt(sums.reduce((a, b) => a + b, 0));
+  const coef = spec.clip ? clipScale(gradNorm, spec.clip.maxNorm, spec.clip.rule) : 1;
+
+  let zeros = 0;
+  optimizer.beginStep();
+  for (let i = 0; i < states.length; i++) {
+    const grad = kept[i] ?? (await hostGradient(i));
+    kept[i] = undefined;
+    if (coef !== 1) scaleInPlace(grad, coef);
+    if (spec.countZeros) zeros += countZeros(grad);
+    const state = states[i];
+    state.value = await copyToHost(variables[i]);
+    optimizer.update(state, grad, lr);
+    options.afterUpdate?.(state, step);
+    const updated = tf.tensor(state.value, variables[i].shape, 'float32');
+    variables[i].assign(updated);
+    updated.dispose();
+    state.value = EMPTY;
+  }
+  const record: StepRecord = { step, loss, parts, gradNorm, lr };
+  if (spec.countZeros) record.numZeros = zeros;
+  return { record };
+}
+
+/** A host array the caller may write into: the cpu backend hands out its own storage, so only there is a copy made (the others already return a fresh array). */
+async function copyToHost(t: Tensor): Promise<Float32Array> {
+  const data = (await t.data()) as Float32Array;
+  return tf.getBackend() === 'cpu' ? Float32Array.from(data) : data;
 }
 
 type StepOutcome = { record: StepRecord } | { stop: string };
@@ -120,7 +197,7 @@ async function deviceStep(step: number, gradientsOf: (step: number) => Promise<D
     normTensor.dispose();
     const parts: Record<string, number> = {};
     for (const [k, t] of Object.entries(g.parts)) parts[k] = (await t.data())[0];
-    const bad = firstNonFinite(loss, parts, [], []) ?? (Number.isFinite(gradNorm) ? null : `gradient norm is ${gradNorm}`);
+    const bad = firstNonFinite(loss, parts) ?? (Number.isFinite(gradNorm) ? null : `gradient norm is ${gradNorm}`);
     if (bad) return { stop: bad };
     const coef = clipCoefficient(gradNorm, spec.clip);
     const clipped = coef === 1 ? g.grads : tf.tidy(() => g.grads.map((x) => tf.mul(x, coef)));
@@ -138,12 +215,6 @@ async function deviceStep(step: number, gradientsOf: (step: number) => Promise<D
   }
 }
 
-interface StepValues {
-  loss: number;
-  parts: Record<string, number>;
-  grads: Float32Array[];
-}
-
 /** A step's loss, its parts and the gradient of every trained variable (in order), on the device. */
 interface DeviceGradients {
   value: Tensor;
@@ -152,7 +223,7 @@ interface DeviceGradients {
   dispose(): void;
 }
 
-async function gradientsOnDevice(model: Model, params: ParamStore, variables: Variable[], batch: ReturnType<typeof toBatch>, missing: (variableIndex: number) => Error): Promise<DeviceGradients> {
+async function gradientsOnDevice(model: Model, params: ParamStore, variables: Variable[], batch: ReturnType<typeof toBatch>, recompute: boolean, missing: (variableIndex: number) => Error): Promise<DeviceGradients> {
   let kept: Record<string, Tensor> = {};
   let result: { value: Tensor; grads: Record<string, Tensor> } | undefined;
   const dispose = () => {
@@ -164,7 +235,7 @@ async function gradientsOnDevice(model: Model, params: ParamStore, variables: Va
   };
   try {
     result = tf.variableGrads(() => {
-      const out = model.forward(params.get, batch, { taps: false });
+      const out = model.forward(params.get, batch, { taps: false, recompute });
       kept = Object.fromEntries(Object.entries(out.parts).map(([k, t]) => [k, tf.keep(t)]));
       return out.loss as tf.Scalar;
     }, variables);
@@ -177,20 +248,6 @@ async function gradientsOnDevice(model: Model, params: ParamStore, variables: Va
     throw error;
   } finally {
     disposeBatch(batch);
-  }
-}
-
-/** Everything on the host, the device tensors released. */
-async function readToHost(g: DeviceGradients): Promise<StepValues> {
-  try {
-    const loss = (await g.value.data())[0];
-    const parts: Record<string, number> = {};
-    for (const [k, t] of Object.entries(g.parts)) parts[k] = (await t.data())[0];
-    // The optimizer owns these buffers (it clips them in place): a copy, not a view of the backend's.
-    const grads = await Promise.all(g.grads.map(async (t) => Float32Array.from((await t.data()) as Float32Array)));
-    return { loss, parts, grads };
-  } finally {
-    g.dispose();
   }
 }
 
@@ -208,24 +265,19 @@ function noGradient(param: string, model: Model, batch: Readonly<Record<string, 
   });
 }
 
-function firstNonFinite(loss: number, parts: Record<string, number>, grads: Float32Array[], states: ParamState[]): string | null {
+function firstNonFinite(loss: number, parts: Record<string, number>): string | null {
   if (!Number.isFinite(loss)) return `loss is ${loss}`;
   for (const [k, v] of Object.entries(parts)) if (!Number.isFinite(v)) return `${k} is ${v}`;
-  for (let i = 0; i < grads.length; i++) {
-    const g = grads[i];
-    for (let j = 0; j < g.length; j++) if (!Number.isFinite(g[j])) return `gradient of ${states[i].name} has ${g[j]}`;
-  }
   return null;
 }
 
-function globalNorm(grads: Float32Array[]): number {
-  let s = 0;
-  for (const g of grads) for (let j = 0; j < g.length; j++) s += g[j] * g[j];
-  return Math.sqrt(s);
+function nonFiniteAt(g: Float32Array): number {
+  for (let j = 0; j < g.length; j++) if (!Number.isFinite(g[j])) return j;
+  return -1;
 }
 
-function countZeros(grads: Float32Array[]): number {
+function countZeros(g: Float32Array): number {
   let n = 0;
-  for (const g of grads) for (let j = 0; j < g.length; j++) if (g[j] === 0) n++;
+  for (let j = 0; j < g.length; j++) if (g[j] === 0) n++;
   return n;
 }

@@ -37,11 +37,19 @@ export class AdamW {
   }
 
   step(params: readonly ParamState[], grads: readonly Float32Array[], lr: number): void {
+    this.beginStep();
+    for (let i = 0; i < params.length; i++) this.update(params[i], grads[i], lr);
+  }
+
+  /** Advances t: once per optimizer step, before `update` on each parameter. */
+  beginStep(): void {
     this.t++;
-    for (let i = 0; i < params.length; i++) {
-      if (this.config.rule === 'torch-adamw') this.torchUpdate(params[i], grads[i], lr);
-      else this.apexUpdate(params[i], grads[i], lr);
-    }
+  }
+
+  /** One parameter's update at the current t (the streaming loop updates one tensor at a time). */
+  update(p: ParamState, g: Float32Array, lr: number): void {
+    if (this.config.rule === 'torch-adamw') this.torchUpdate(p, g, lr);
+    else this.apexUpdate(p, g, lr);
   }
 
   /**
@@ -108,30 +116,39 @@ export class AdamW {
  * The global L2 norm of all gradients before clipping, and clipping in place.
  *  - torch (clip_grad_norm_): norm of the per-parameter float32 norms; g *= min(1, max/(norm + 1e-6)), always applied.
  *  - megatron: norm accumulated in float64; g *= max/(norm + 1e-6) only when that is < 1.
- * Returns the pre-clip norm, as both references log it.
+ * Returns the pre-clip norm, as both references log it. The loop uses the three parts below on
+ * one tensor at a time; this is their composition.
  */
 export function clipGradients(grads: readonly Float32Array[], maxNorm: number, rule: ClipRule): number {
-  let norm: number;
-  if (rule === 'torch') {
-    let sumOfSquaredNorms = 0;
-    for (const g of grads) {
-      const n = f(Math.sqrt(sumSquares(g)));
-      sumOfSquaredNorms += n * n;
-    }
-    norm = f(Math.sqrt(sumOfSquaredNorms));
-    const coef = Math.min(1, f(f(maxNorm) / f(norm + f(1e-6))));
-    for (const g of grads) for (let j = 0; j < g.length; j++) g[j] = f(g[j] * coef);
-  } else {
-    let total = 0;
-    for (const g of grads) total += sumSquares(g);
-    norm = Math.sqrt(total);
-    const coef = f(maxNorm / (norm + 1e-6));
-    if (coef < 1) for (const g of grads) for (let j = 0; j < g.length; j++) g[j] = f(g[j] * coef);
-  }
+  const norm = globalNorm(grads.map(sumSquares), rule);
+  const coef = clipScale(norm, maxNorm, rule);
+  if (coef !== 1) for (const g of grads) scaleInPlace(g, coef);
   return norm;
 }
 
-function sumSquares(g: Float32Array): number {
+/** The global norm from each tensor's sum of squares, combined as the rule's reference does. */
+export function globalNorm(sumsOfSquares: readonly number[], rule: ClipRule): number {
+  if (rule === 'megatron') return Math.sqrt(sumsOfSquares.reduce((a, b) => a + b, 0));
+  let sumOfSquaredNorms = 0;
+  for (const s of sumsOfSquares) {
+    const n = f(Math.sqrt(s));
+    sumOfSquaredNorms += n * n;
+  }
+  return f(Math.sqrt(sumOfSquaredNorms));
+}
+
+/** The factor clipping multiplies every gradient by (1: left alone). */
+export function clipScale(norm: number, maxNorm: number, rule: ClipRule): number {
+  if (rule === 'torch') return Math.min(1, f(f(maxNorm) / f(norm + f(1e-6))));
+  const coef = f(maxNorm / (norm + 1e-6));
+  return coef < 1 ? coef : 1;
+}
+
+export function scaleInPlace(g: Float32Array, coef: number): void {
+  for (let j = 0; j < g.length; j++) g[j] = f(g[j] * coef);
+}
+
+export function sumSquares(g: Float32Array): number {
   let s = 0;
   for (let j = 0; j < g.length; j++) s += g[j] * g[j];
   return s;
