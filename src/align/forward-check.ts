@@ -79,7 +79,8 @@ interface TapReference {
 
 /** What one run's reference provides: tensors under the stored names, and values for our taps. */
 interface RunReference {
-  tensors: Map<string, HostValue>;
+  /** Read when compared, one at a time: a stored reference is never held whole. */
+  tensors: Map<string, () => HostValue>;
   forTap(tap: string): TapReference | undefined;
 }
 
@@ -91,7 +92,7 @@ export async function checkForward(model: Model, evalInputsPath: string, runs: r
   let coarseDivergence: string | null = null;
   const reference: ForwardReference = { kind: runs.some((r) => r.onnx) ? 'onnx' : 'stored', files: [] };
   for (const run of runs) {
-    const ours = await withParams(model, run.weightsPath, options, (P) => forwardValues(model, P, inputs, options.seams ?? {}, localize));
+    const ours = await withParams(model, run.weightsPath, options, (P) => forwardValues(model, P, inputs, options.seams ?? {}, !localize ? 'none' : run.onnx ? 'all' : 'outputs'));
     let ref: RunReference;
     if (run.onnx) {
       const settings = options.ort ?? DEFAULT_ORT_SETTINGS;
@@ -106,7 +107,8 @@ export async function checkForward(model: Model, evalInputsPath: string, runs: r
 
     const compared = new Map<string, TensorComparison>();
     const reference64 = !run.onnx && run.reference64Path && tol.envelope ? readSafetensors(run.reference64Path) : undefined;
-    for (const [refName, refValue] of ref.tensors) {
+    for (const [refName, read] of ref.tensors) {
+      const refValue = read();
       const name = `${run.label}/${refName}`;
       const actual = ours.outputs.get(refName);
       const t = tol.tensors?.[refName] ?? tol;
@@ -150,14 +152,14 @@ export async function checkForward(model: Model, evalInputsPath: string, runs: r
 /** Stored tensors; a tap's reference is the stored tensor whose output is that same tap (hidden_states.2 is layer.1's output). */
 function storedReference(path: string, ours: ForwardValues): RunReference {
   const file = readSafetensors(path);
-  const tensors = new Map<string, HostValue>([...file.tensors.values()].map((t) => [t.name, { shape: [...t.shape], data: t.toFloat32() }]));
+  const tensors = new Map<string, () => HostValue>([...file.tensors.values()].map((t) => [t.name, () => ({ shape: [...t.shape], data: t.toFloat32() })]));
   const byTap = new Map<string, string>();
   for (const [output, tap] of ours.outputTaps) if (tensors.has(output) && !byTap.has(tap)) byTap.set(tap, output);
   return {
     tensors,
     forTap: (tap) => {
       const output = byTap.get(tap);
-      return output ? { value: tensors.get(output)!, reference: output, match: 'output', note: `stored tensor ${output}` } : undefined;
+      return output ? { value: tensors.get(output)!(), reference: output, match: 'output', note: `stored tensor ${output}` } : undefined;
     },
   };
 }
@@ -192,13 +194,13 @@ async function onnxReference(model: Model, files: readonly string[], settings: O
       }
     }
 
-    const tensors = new Map<string, HostValue>();
+    const tensors = new Map<string, () => HostValue>();
     for (const output of ours.outputs.keys()) {
       const declared = graphs.findIndex((g) => g.outputs.some((o) => o.name === output));
       const tap = ours.outputTaps.get(output);
       const c = declared >= 0 ? { graph: declared, value: output } : tap ? placed.get(tap) : undefined;
       const v = c && c.value !== undefined ? at(c) : undefined;
-      if (v) tensors.set(output, v);
+      if (v) tensors.set(output, () => v);
     }
     return {
       tensors,

@@ -34,30 +34,51 @@ export interface ForwardValues {
   outputTaps: Map<string, string>;
 }
 
-/** Runs the forward with taps; `withTaps: false` records outputs only (no sink at all). */
-export async function forwardValues(model: Model, lookup: ParamLookup, inputs: HostBatch, seams: ForwardSeams = {}, withTaps = true): Promise<ForwardValues> {
+/**
+ * Which taps a forward records: every one (a live reference computes a value for each), only the
+ * ones that are also outputs (a stored reference holds only outputs: the rest would be held for
+ * nothing — for a 110M-parameter model, hundreds of MB), or none (no sink at all).
+ */
+export type TapRecording = 'all' | 'outputs' | 'none';
+
+/** Runs the forward; `taps` says which sub-block values come back besides the outputs (default all). */
+export async function forwardValues(model: Model, lookup: ParamLookup, inputs: HostBatch, seams: ForwardSeams = {}, taps: TapRecording | boolean = 'all'): Promise<ForwardValues> {
+  const recording: TapRecording = taps === true ? 'all' : taps === false ? 'none' : taps;
   const batch = toBatch(pick(inputs, model.inputNames));
   const P = seams.params ? seams.params(lookup) : lookup;
   const tapped: Array<[string, Tensor]> = [];
-  const sink: TapSink | undefined = withTaps
-    ? (name, value) => {
+  // 'outputs' keeps no tensor: it remembers, in computation order, which tap names each tensor had.
+  const namesById = new Map<number, string>();
+  const order: Array<[string, number]> = [];
+  const sink: TapSink | undefined = recording === 'none'
+    ? seams.tap
+    : (name, value) => {
         const used = seams.tap?.(name, value) ?? value;
-        tapped.push([name, tf.keep(used)]);
+        if (recording === 'all') tapped.push([name, tf.keep(used)]);
+        else {
+          order.push([name, used.id]);
+          if (!namesById.has(used.id)) namesById.set(used.id, name);
+        }
         return used;
-      }
-    : seams.tap;
+      };
   let outputs: Record<string, Tensor> = {};
   try {
     outputs = tf.tidy(() => model.forward(P, batch, { taps: true, tap: sink, layerOptions: seams.layerOptions }).outputs);
-    const tapOf = new Map<Tensor, string>();
-    for (const [name, t] of tapped) if (!tapOf.has(t)) tapOf.set(t, name);
+    for (const [name, t] of tapped) if (!namesById.has(t.id)) namesById.set(t.id, name);
     const result: ForwardValues = { outputs: new Map(), taps: new Map(), outputTaps: new Map() };
+    const valueById = new Map<number, HostValue>();
     for (const [name, t] of Object.entries(outputs)) {
-      result.outputs.set(name, await hostValue(t));
-      const alias = tapOf.get(t);
+      const value = await hostValue(t);
+      result.outputs.set(name, value);
+      valueById.set(t.id, value);
+      const alias = namesById.get(t.id);
       if (alias) result.outputTaps.set(name, alias);
     }
     for (const [name, t] of tapped) if (!result.taps.has(name)) result.taps.set(name, await hostValue(t));
+    for (const [name, id] of order) {
+      const value = valueById.get(id);
+      if (value && !result.taps.has(name)) result.taps.set(name, value);
+    }
     return result;
   } finally {
     // One tensor may carry several names (T5's last encoder hidden state, a tap that is an output).

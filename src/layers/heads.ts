@@ -6,7 +6,11 @@ import { linear, type LinearParams } from './linear.ts';
 export function lmLogits(hidden: Tensor, table: Tensor, bias?: Tensor): Tensor {
   const [batch, time, width] = hidden.shape;
   const vocab = table.shape[0];
-  let logits = tf.matMul(hidden.reshape([batch * time, width]), table, false, true); // [N,H] x [V,H]ᵀ -> [N,V]
+  // table · hiddenᵀ, then transposed, rather than hidden · tableᵀ: as the left operand the table is
+  // read in place, while as a transposed right operand it would be transposed and then packed by
+  // XNNPACK — two copies of the table (2 × 98 MB at GPT-2 size) per call. Each logit is the same
+  // dot product summed in the same order (bit-identical on wasm).
+  let logits = tf.transpose(tf.matMul(table, hidden.reshape([batch * time, width]), false, true)); // ([V,H] x [N,H]ᵀ)ᵀ -> [N,V]
   if (bias) logits = tf.add(logits, bias);
   return logits.reshape([batch, time, vocab]);
 }

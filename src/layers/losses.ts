@@ -10,16 +10,21 @@ export const HF_IGNORE_INDEX = -100;
  * product rather than a gather, so the backward pass is a dense multiply.
  */
 export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: number): Tensor {
-  const classes = logits.shape[logits.shape.length - 1];
-  const flatLogits = logits.reshape([-1, classes]); // [N, C]
-  const flatTargets = tf.cast(targets.reshape([-1]), 'int32'); // [N]
-  const kept = tf.notEqual(flatTargets, ignoreIndex); // [N] bool
-  const keep = tf.cast(kept, 'float32');
-  // Ignored targets become −1, which one-hots to all zeros, so they pick nothing.
-  const safeTargets = tf.where(kept, flatTargets, tf.fill(flatTargets.shape, -1, 'int32'));
-  // Cast rather than oneHot(..., 'float32'): tfjs-backend-wasm 4.22 returns all zeros for that dtype.
-  const oneHot = tf.cast(tf.oneHot(safeTargets, classes), 'float32'); // [N, C]
-  const logProbs = tf.logSoftmax(flatLogits); // [N, C]
-  const picked = tf.sum(tf.mul(oneHot, logProbs), 1); // [N]
-  return tf.div(tf.neg(tf.sum(tf.mul(picked, keep))), tf.sum(keep));
+  // Each stage in its own tidy scope: over a real vocabulary every [N, C] temporary is tens of MB,
+  // and without the scopes all of them would live until the model's forward ends.
+  return tf.tidy(() => {
+    const classes = logits.shape[logits.shape.length - 1];
+    const flatTargets = tf.cast(targets.reshape([-1]), 'int32'); // [N]
+    const kept = tf.notEqual(flatTargets, ignoreIndex); // [N] bool
+    const keep = tf.cast(kept, 'float32');
+    const logProbs = tf.tidy(() => tf.logSoftmax(logits.reshape([-1, classes]))); // [N, C]
+    const picked = tf.tidy(() => {
+      // Ignored targets become −1, which one-hots to all zeros, so they pick nothing.
+      const safeTargets = tf.where(kept, flatTargets, tf.fill(flatTargets.shape, -1, 'int32'));
+      // Cast rather than oneHot(..., 'float32'): tfjs-backend-wasm 4.22 returns all zeros for that dtype.
+      const oneHot = tf.cast(tf.oneHot(safeTargets, classes), 'float32'); // [N, C]
+      return tf.sum(tf.mul(oneHot, logProbs), 1); // [N]
+    });
+    return tf.div(tf.neg(tf.sum(tf.mul(picked, keep))), tf.sum(keep));
+  });
 }
