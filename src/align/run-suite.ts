@@ -142,6 +142,8 @@ export async function alignSuite(options: Omit<RunSuiteOptions, 'reportsDir' | '
   const goldenOk = !verdict.golden || !verdict.golden.present || verdict.golden.pass;
   verdict.pass = ran.length > 0 && ran.every((s) => s!.pass) && goldenOk;
   verdict.finishedAt = new Date().toISOString();
+  // Everything above ran in this process: its high-water mark is the run's memory cost (the report is written after).
+  verdict.environment.peakRssBytes = process.resourceUsage().maxRSS * 1024;
 
   return { verdict, curve, referenceCurve };
 }

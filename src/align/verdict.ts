@@ -204,6 +204,8 @@ export interface EnvironmentInfo {
   commit: string | null;
   /** sha256 of every suite file used, by file name. */
   suiteHashes: Record<string, string>;
+  /** The process's peak resident set when the checks had run (checkpoint reads, backend, reference tensors included). */
+  peakRssBytes?: number;
 }
 
 export interface Verdict {

@@ -57,6 +57,7 @@ export function formatVerdict(v: Verdict): string {
     const logits = g.logitsWithinTolerance ?? g.matchesReference;
     lines.push(`generation: tokens = reference ${tokens ? 'yes' : 'NO'}, cached ≡ uncached ${g.cachedEqualsUncached ? 'yes' : 'NO'}, step logits within tolerance ${logits ? 'yes' : 'NO'} (max|diff| ${fmt(g.maxLogitDiff)}, tolerance ${fmt(g.logitAtol ?? Number.NaN)}${g.logitEnvelope ? `: ${g.logitEnvelope}` : ''})`);
   }
+  if (v.environment.peakRssBytes) lines.push(`peak memory (RSS): ${(v.environment.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
   lines.push(`verdict: ${v.pass ? 'ALIGNED' : 'MISALIGNED'} (${v.suite}, backend ${v.backend})`);
   return lines.join('\n');
 }
