@@ -2,8 +2,8 @@
  * safetensors reader throughput and memory: writes a ~1 GB F32 file (256 tensors × 1M floats) in
  * the temp folder, then a child process opens it and materialises every tensor with toFloat32().
  * The child exists so that peak RSS is the reader's own, not the writer's.
- * Targets: ≥ 2 GB/s and peak RSS ≤ 1.1 × file size (F32 views are zero-copy, so the one file
- * buffer is nearly all the memory there is).
+ * Targets: ≥ 2 GB/s, and peak RSS well under the file size: each tensor is read when asked and
+ * dropped after use, so the reader holds one tensor (4 MB here) at a time, not the file.
  *
  *   npx tsx bench/readers-safetensors.ts
  *
@@ -30,7 +30,7 @@ function child(path: string): void {
   const end = process.hrtime.bigint();
   process.stdout.write(JSON.stringify({
     seconds: Number(end - start) / 1e9,
-    // Split so a slow run can be told apart: open = read + header checks, decode = toFloat32 calls.
+    // Split so a slow run can be told apart: open = header read + checks, decode = the reads and toFloat32 calls.
     openSeconds: Number(opened - start) / 1e9,
     decodeSeconds: Number(end - opened) / 1e9,
     peakRssBytes: process.resourceUsage().maxRSS * 1024, // maxRSS is in KiB
@@ -55,7 +55,7 @@ function parent(): void {
     if (tensors !== TENSORS || sum !== 0) throw new Error(`child read ${tensors} tensors with first-element sum ${sum}; expected ${TENSORS} and 0`);
     const GBps = fileBytes / seconds / 1e9;
     const rssOverFile = peakRssBytes / fileBytes;
-    console.log(JSON.stringify({ fileBytes, seconds, GBps, peakRssBytes, rssOverFile, openSeconds, decodeSeconds, meetsThroughput: GBps >= 2, meetsMemory: rssOverFile <= 1.1 }, null, 2));
+    console.log(JSON.stringify({ fileBytes, seconds, GBps, peakRssBytes, rssOverFile, openSeconds, decodeSeconds, meetsThroughput: GBps >= 2, meetsMemory: rssOverFile <= 0.5 }, null, 2));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
