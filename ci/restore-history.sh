@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Restores the published history: copies history.jsonl from the pages branch of the remote into
+# Restores the published history: copies history.jsonl (and bench-history.jsonl, the benchmarks'
+# nights) from the pages branch of the remote into
 # REPORTS_DIR, so the merge adds the night to every earlier one. Run inside a clone of the
 # repository (CI: after actions/checkout).
 #   usage: ci/restore-history.sh REPORTS_DIR
@@ -27,4 +28,8 @@ if git cat-file -e FETCH_HEAD:history.jsonl 2>/dev/null; then
   echo "restored $(wc -l < "$reports/history.jsonl") history lines from $branch"
 else
   echo "$branch has no history.jsonl: starting a new history"
+fi
+if git cat-file -e FETCH_HEAD:bench-history.jsonl 2>/dev/null; then
+  git show FETCH_HEAD:bench-history.jsonl > "$reports/bench-history.jsonl"
+  echo "restored $(wc -l < "$reports/bench-history.jsonl") bench lines from $branch"
 fi

@@ -1,10 +1,12 @@
 /**
  * `npm run dashboard -- <dir-with-run-folders> [--reports DIR] [--date YYYY-MM-DD]
- *   [--expect-suites a,b --expect-backends x,y [--steps N]] [--keep-nights N]`:
+ *   [--expect-suites a,b --expect-backends x,y [--steps N]] [--keep-nights N] [--bench DIR]`:
  * merges run folders (the artifacts of CI's nightly legs) into reports/nightly/<date>/, upserts a
  * history line per run and renders reports/index.html. With an expected matrix, every suite ×
  * backend that left no run folder gets an error line (a leg that died before writing anything
- * must not vanish from the dashboard). The matrix can grow without touching this.
+ * must not vanish from the dashboard). The matrix can grow without touching this. --bench: the
+ * night's `npm run bench` JSON files (any depth under DIR) go into reports/bench-history.jsonl,
+ * which the dashboard plots.
  * Exit: 0 merged (whatever the suites' verdicts: their own jobs carry those; a missing leg's job
  * is red too), 2 unusable input.
  */
@@ -12,9 +14,20 @@ import { parseCli } from './run-cli.ts';
 import { EXIT_PASS, EXIT_UNUSABLE, InputError, exitCodeOf } from '../errors.ts';
 import { type ExpectedLegs, mergeRunFolders } from '../align/report/merge.ts';
 import { DATE_PATTERN, statusOf } from '../align/report/history.ts';
+import { BENCH_HISTORY_FILE, benchEntries, upsertBenchHistory } from '../align/report/bench-history.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (cause) {
+    throw new InputError('not a JSON file', { file, cause });
+  }
+}
 
 const USAGE =
-  'usage: npm run dashboard -- <dir-with-run-folders> [--reports DIR] [--date YYYY-MM-DD] [--expect-suites a,b --expect-backends x,y [--steps N]] [--keep-nights N]';
+  'usage: npm run dashboard -- <dir-with-run-folders> [--reports DIR] [--date YYYY-MM-DD] [--expect-suites a,b --expect-backends x,y [--steps N]] [--keep-nights N] [--bench DIR]';
 
 /** A comma-separated list (a JSON list is accepted too, as CI emits its matrix as JSON). */
 function list(flag: string, raw: string): string[] {
@@ -54,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
         'expect-backends': { type: 'string' },
         steps: { type: 'string' },
         'keep-nights': { type: 'string' },
+        bench: { type: 'string' },
       },
       allowPositionals: true,
       strict: true,
@@ -74,6 +88,14 @@ async function main(argv: string[]): Promise<number> {
     expect = { suites: list('--expect-suites', suites), backends: list('--expect-backends', backends), steps: steps ?? null };
   }
   const keepNights = positiveInteger('--keep-nights', values['keep-nights']);
+
+  if (values.bench) {
+    if (date === undefined) throw new InputError('--bench needs --date: the night the benchmarks ran');
+    const files = readdirSync(values.bench, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json')).map((f) => join(values.bench!, f));
+    const lines = files.flatMap((f) => benchEntries(readJson(f), date, f));
+    await upsertBenchHistory(join(values.reports, BENCH_HISTORY_FILE), lines);
+    console.log(`bench: ${lines.length} workload(s) from ${files.length} file(s) into ${values.reports}/${BENCH_HISTORY_FILE}`);
+  }
 
   const { entries, unusable, missing } = await mergeRunFolders(positionals[0], values.reports, { date, expect, keepNights, runUrl: runUrl(process.env) });
   for (const e of entries) console.log(`${statusOf(e).toUpperCase().padEnd(5)} ${e.date} ${e.suite} (${e.backend}${e.steps === null ? '' : `, ${e.steps} steps`})  ${e.runDir}`);

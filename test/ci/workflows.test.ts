@@ -206,7 +206,7 @@ describe('the matrix and the legs', () => {
     expect(gpu.if).toBe("${{ needs.setup.outputs.gpu == 'true' }}");
     expect(gpu['runs-on']).toBe('${{ fromJSON(needs.setup.outputs.gpu-runner) }}');
     expect(stepNamed(setup, 'matrix').env?.PARITY_GPU).toBe('${{ vars.PARITY_GPU }}');
-    expect(first.needs).toEqual(['setup', 'cpu']);
+    expect(first.needs).toEqual(['setup', 'cpu', 'bench']); // the CPU benchmarks, never a GPU leg
     expect(nightly().jobs['dashboard-gpu'].needs).toEqual(['setup', 'gpu', 'dashboard']);
   });
 

@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import { type HistoryEntry, ERROR_FILE, HISTORY_FILE, type RunStatus, historyKey, readHistory, statusOf } from './history.ts';
 import { type PlotSpec, type PlotTrace, escapeHtml, plotDiv, renderPage, table } from './page.ts';
+import { BENCH_HISTORY_FILE, type BenchEntry, benchPlots, readBenchHistory } from './bench-history.ts';
 import { RUN_FILES, copyPlotlyBundle, writeFileReplacing } from './write.ts';
 
 export const INDEX_FILE = 'index.html';
@@ -271,6 +272,8 @@ export interface DashboardOptions {
    * lines of older nights stay in the plots and the grid, without a link. Default: every night linked.
    */
   keepNights?: number;
+  /** `npm run bench` figures across nights (bench-history.jsonl), plotted under their own heading. */
+  bench?: readonly BenchEntry[];
 }
 
 export function renderDashboard(history: readonly HistoryEntry[], options: DashboardOptions): string {
@@ -281,15 +284,18 @@ export function renderDashboard(history: readonly HistoryEntry[], options: Dashb
   const status = rows.length > 0 && bad.length === 0 ? 'pass' : 'fail';
   const headline =
     rows.length === 0 ? 'No nightly runs recorded yet' : bad.length === 0 ? `All ${rows.length} runs aligned` : `${bad.length} of ${rows.length} runs failing: ${bad.map(seriesKey).join(', ')}`;
-  const plots = dashboardPlots(history);
+  const trends = dashboardPlots(history);
+  const speed = benchPlots(options.bench ?? []);
+  const plots = [...trends, ...speed];
   const body = [
     `<header id="dashboard-banner" class="banner ${status}" data-verdict="${status}">Parity nightly: ${escapeHtml(headline)}<small>generated ${escapeHtml(options.generatedAt.toISOString())} · ${history.length} history lines</small></header>`,
     '<main>',
     '<h2>Latest night per suite</h2>',
     `<div id="latest">${runsTable(rows, link, false)}</div>`,
     '<h2>Across nights</h2>',
-    plots.length > 0 ? `<div class="plots">${plots.map(plotDiv).join('\n')}</div>` : '<p class="note">No numbers to plot yet.</p>',
+    trends.length > 0 ? `<div class="plots">${trends.map(plotDiv).join('\n')}</div>` : '<p class="note">No numbers to plot yet.</p>',
     '<p class="note">Crosses mark failing nights; each suite keeps its colour in every plot, each backend its line style. Log axes cannot show an exact 0.</p>',
+    ...(speed.length > 0 ? ['<h2>Speed and memory (<code>npm run bench</code>)</h2>', `<div class="plots">${speed.map(plotDiv).join('\n')}</div>`] : []),
     `<h2>Verdicts by night (latest ${GRID_NIGHTS})</h2>`,
     nightGrid(history, link),
     ...(short.length > 0
@@ -305,6 +311,7 @@ export async function writeDashboard(reportsDir: string, generatedAt = new Date(
   const history = readHistory(join(reportsDir, HISTORY_FILE));
   await copyPlotlyBundle(reportsDir);
   const file = join(reportsDir, INDEX_FILE);
-  await writeFileReplacing(file, renderDashboard(history, { plotlySrc: RUN_FILES.plotly, generatedAt, keepNights: options.keepNights }));
+  const bench = readBenchHistory(join(reportsDir, BENCH_HISTORY_FILE));
+  await writeFileReplacing(file, renderDashboard(history, { plotlySrc: RUN_FILES.plotly, generatedAt, keepNights: options.keepNights, bench }));
   return file;
 }
