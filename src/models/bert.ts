@@ -40,14 +40,6 @@ export interface BertConfig {
   nspIgnoreIndex: number;
 }
 
-/** bert-base-uncased sizes; a starting point for tests and benchmarks. */
-export function bertBase(): BertConfig {
-  return {
-    vocabSize: 30522, hidden: 768, layers: 12, heads: 12, intermediate: 3072, maxPositions: 512, typeVocabSize: 2,
-    layerNormEps: 1e-12, hiddenAct: 'gelu', placement: 'post', maskFill: FLOAT32_MIN,
-    lossNames: { mlm: 'mlm_loss', nsp: 'nsp_loss' }, nspIgnoreIndex: HF_IGNORE_INDEX,
-  };
-}
 
 /** What BERT's embeddings, encoder and MLM head read; RoBERTa (roberta.ts) builds on the same pieces. */
 export type BertEncoderConfig = Pick<BertConfig, 'vocabSize' | 'hidden' | 'layers' | 'heads' | 'intermediate' | 'maxPositions' | 'typeVocabSize' | 'layerNormEps' | 'hiddenAct' | 'headAct' | 'placement' | 'maskFill'>;

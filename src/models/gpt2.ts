@@ -34,10 +34,6 @@ export interface Gpt2Config {
   tied: boolean;
 }
 
-/** openai-community/gpt2 sizes. */
-export function gpt2Small(): Gpt2Config {
-  return { vocabSize: 50257, hidden: 768, layers: 12, heads: 12, inner: 3072, maxPositions: 1024, layerNormEps: 1e-5, activation: 'gelu_new', scaleScores: true, maskFill: FLOAT32_MIN, tied: true };
-}
 
 const BLOCK = { bias: true, gated: false, norm: 'layer' as const, cross: false };
 

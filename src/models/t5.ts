@@ -44,10 +44,6 @@ export interface T5Config {
   maskFill: number;
 }
 
-/** t5-small sizes. */
-export function t5Small(): T5Config {
-  return { vocabSize: 32128, dModel: 512, dKv: 64, dFf: 2048, heads: 8, encoderLayers: 6, decoderLayers: 6, buckets: 32, maxDistance: 128, eps: 1e-6, activation: 'relu', gated: false, tied: true, decoderStartTokenId: 0, padTokenId: 0, maskFill: FLOAT32_MIN };
-}
 
 const block = (c: T5Config, cross: boolean) => ({ hidden: c.dModel, inner: c.heads * c.dKv, ffn: c.dFf, bias: false, gated: c.gated, norm: 'rms' as const, cross, crossSource: c.dModel });
 
