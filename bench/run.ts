@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --suites bert,gpt2 --size bert-base,gpt2,t5-base --steps 60 --warmup 10
+ * npm run bench [-- --suites bert,gpt2|none --size bert-base,gpt2,t5-base --steps 60 --warmup 10
  *                  --rows 2 --seq 128 --size-steps 3 --backend wasm --torch --readers --forward-only --out FILE]
  *
  * Per shipped suite (default: every suite with a config and batches) and per real-size preset
@@ -66,8 +66,9 @@ function torchBaseline(args: Record<string, unknown>): Record<string, unknown> {
   }
 }
 
-const names = values.suites?.split(',').filter(Boolean)
-  ?? (values.size ? [] : readdirSync('baselines').filter((n) => existsSync(join('baselines', n, 'config.json')) && existsSync(join('baselines', n, 'batches.safetensors'))).sort());
+// Default: every shipped suite that trains from an HF config (Megatron checkpoint folders have none); --suites none: only the presets.
+const names = values.suites === 'none' ? [] : values.suites?.split(',').filter(Boolean)
+  ?? readdirSync('baselines').filter((n) => existsSync(join('baselines', n, 'config.json')) && existsSync(join('baselines', n, 'batches.safetensors'))).sort();
 const suites: Record<string, unknown> = {};
 for (const name of names) {
   process.stderr.write(`bench: suite ${name}\n`);

@@ -5,9 +5,12 @@
  *   activations a step keeps for its backward pass, on the backend;
  *   Adam's two moments (host optimizer), on the host.
  * Activations are counted per layer from the model's widths and the batch's tokens: every layer's
- * (stored) or one layer's plus each layer's input (recomputed, see transformerLayer). The constants
- * are floats per token that the shared layers keep, measured with tf.memory on the shipped suites
- * and a 110M-parameter GPT-2; this is an estimate, stated as one.
+ * (stored) or one layer's plus each layer's input (recomputed, see transformerLayer); and the
+ * transients of the largest matrix (its transposed or copied operand, XNNPACK's packed copy, a tied
+ * embedding's gradient summed from two parts). The constants were fitted to the wasm heap's
+ * high-water mark on a 110M-parameter GPT-2 (12 × 768, vocabulary 32000) at 128 tokens, stored
+ * and recomputed; this is an estimate, stated as one, and the plan leaves a tenth of the limit
+ * free for what it does not count (the heap's fragmentation).
  *
  * A run that does not fit stored but fits recomputed is recomputed; one that fits neither is
  * refused (exit 2) with the breakdown and what would make it fit.
@@ -22,9 +25,13 @@ import type { OptimizerPlace } from './loop.ts';
 export const WASM_HEAP_LIMIT = 4294901760;
 
 /** Floats each layer keeps per token: per unit of width, of MLP width, and per attention head and key. */
-const PER_TOKEN = { hidden: 16, ffn: 10, headKeys: 4 };
-/** Floats the LM/classification head keeps per token and output class (logits, log-softmax, their gradients). */
-const HEAD_PER_CLASS = 6;
+const PER_TOKEN = { hidden: 34, ffn: 21, headKeys: 8 };
+/** Floats the LM/classification head keeps per token and output class (logits, log-softmax, one-hot, their gradients). */
+const HEAD_PER_CLASS = 12;
+/** Copies of the largest parameter alive at once at the worst moment of a step. */
+const LARGEST_PARAM_COPIES = 4;
+/** Share of a backend's limit the plan fills. */
+const HEADROOM = 0.9;
 
 export interface MemoryEstimate {
   backend: string;
@@ -44,6 +51,8 @@ export interface MemoryEstimate {
 
 export interface ModelShape {
   params: number;
+  /** Elements of the largest parameter (the word embedding, usually). */
+  largestParam: number;
   layers: number;
   hidden: number;
   ffn: number;
@@ -72,6 +81,7 @@ export function modelShape(model: Model, batch: HostBatch): ModelShape {
   const decoder = model.family.startsWith('t5') && labels ? labels[1] : 0;
   return {
     params,
+    largestParam: Math.max(0, ...specs.map((s) => s.shape.reduce((a, b) => a * b, 1))),
     layers: layerIds.size,
     hidden,
     ffn: fcIn?.shape[1] ?? 4 * hidden,
@@ -87,7 +97,9 @@ export function estimateTraining(shape: ModelShape, backend: string, optimizer: 
   const parameters = shape.params * f;
   const perLayer = shape.tokens * (PER_TOKEN.hidden * shape.hidden + PER_TOKEN.ffn * shape.ffn + PER_TOKEN.headKeys * shape.heads * shape.keys) * f;
   const layerInputs = shape.tokens * shape.hidden * f;
-  const activations = (recompute ? perLayer + shape.layers * layerInputs : shape.layers * perLayer) + shape.tokens * shape.classes * HEAD_PER_CLASS * f;
+  const activations = (recompute ? perLayer + shape.layers * layerInputs : shape.layers * perLayer)
+    + shape.tokens * shape.classes * HEAD_PER_CLASS * f
+    + LARGEST_PARAM_COPIES * shape.largestParam * f;
   const moments = 2 * parameters;
   const momentsOnDevice = optimizer === 'device';
   return {
@@ -107,7 +119,7 @@ export function estimateTraining(shape: ModelShape, backend: string, optimizer: 
 
 export function fits(e: MemoryEstimate): boolean {
   const onHostToo = e.deviceLimit === null ? e.device : 0; // a backend without its own limit lives in host memory (cpu, tensorflow) or says nothing (GPU)
-  return (e.deviceLimit === null || e.device <= e.deviceLimit) && e.host + onHostToo <= e.hostLimit;
+  return (e.deviceLimit === null || e.device <= HEADROOM * e.deviceLimit) && e.host + onHostToo <= HEADROOM * e.hostLimit;
 }
 
 /** The plan for a run: recompute when only that fits (or when asked); refuse (InputError) when nothing fits. */
