@@ -27,27 +27,36 @@ export class DeviceAdamW {
     this.v = params.map((p) => tf.variable(tf.zerosLike(p), false));
   }
 
-  /** One update with already clipped gradients. */
-  step(grads: readonly Tensor[], lr: number): void {
+  /**
+   * One update, the gradients clipped by `coef` on the way in (1: as they are). Each parameter in
+   * its own tidy scope, so the update's temporaries exist for one parameter at a time, not for the
+   * whole model (which for a 110M-parameter model was more than the wasm heap holds).
+   */
+  step(grads: readonly Tensor[], lr: number, coef = 1): void {
     this.t++;
-    tf.tidy(() => {
-      for (let i = 0; i < this.params.length; i++) {
-        if (this.config.rule === 'torch-adamw') this.torchUpdate(i, grads[i], lr);
-        else this.apexUpdate(i, grads[i], lr);
-      }
-    });
+    for (let i = 0; i < this.params.length; i++) {
+      tf.tidy(() => {
+        const g = coef === 1 ? grads[i] : tf.mul(grads[i], coef);
+        if (this.config.rule === 'torch-adamw') this.torchUpdate(i, g, lr);
+        else this.apexUpdate(i, g, lr);
+      });
+    }
   }
 
   dispose(): void {
     for (const x of [...this.m, ...this.v]) x.dispose();
   }
 
-  /** Both rules: m = m·β1 + (1−β1)·g; v = v·β2 + ((1−β2)·g)·g, stored and returned. */
+  /**
+   * Both rules: m = m·β1 + (1−β1)·g; v = v·β2 + ((1−β2)·g)·g, stored and returned. Each expression
+   * runs in a tidy scope of its own (here and in the updates), so its temporaries go as soon as it
+   * is computed: for a 98 MB embedding, the update then holds a few copies at a time, not ten.
+   */
   private moments(i: number, g: Tensor): { m: Tensor; v: Tensor } {
     const { beta1, beta2 } = this.config;
-    const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
-    const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.mul(g, 1 - beta2), g));
+    const m = tf.tidy(() => tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1)));
     this.m[i].assign(m);
+    const v = tf.tidy(() => tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.mul(g, 1 - beta2), g)));
     this.v[i].assign(v);
     return { m, v };
   }
@@ -58,9 +67,12 @@ export class DeviceAdamW {
     const p = this.params[i];
     const wd = this.decay[i] ? this.config.weightDecay : 0;
     const { m, v } = this.moments(i, g);
-    const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(1 - beta2 ** this.t)), eps);
+    const denom = tf.tidy(() => tf.add(tf.div(tf.sqrt(v), Math.sqrt(1 - beta2 ** this.t)), eps));
     const stepSize = -(lr / (1 - beta1 ** this.t));
-    p.assign(tf.add(tf.mul(p, 1 - lr * wd), tf.div(tf.mul(m, stepSize), denom)));
+    const step = tf.tidy(() => tf.div(tf.mul(m, stepSize), denom));
+    denom.dispose();
+    p.assign(tf.tidy(() => tf.add(tf.mul(p, 1 - lr * wd), step)));
+    step.dispose();
   }
 
   /** apex FusedAdam (adam_w_mode): update = (m/bc1) / (sqrt(v/bc2) + eps) + wd·p; p −= lr·update. */
@@ -69,8 +81,11 @@ export class DeviceAdamW {
     const p = this.params[i];
     const wd = this.decay[i] ? this.config.weightDecay : 0;
     const { m, v } = this.moments(i, g);
-    const update = tf.add(tf.div(tf.div(m, 1 - beta1 ** this.t), tf.add(tf.sqrt(tf.div(v, 1 - beta2 ** this.t)), eps)), tf.mul(p, wd));
-    p.assign(tf.sub(p, tf.mul(update, lr)));
+    const denom = tf.tidy(() => tf.add(tf.sqrt(tf.div(v, 1 - beta2 ** this.t)), eps));
+    const update = tf.tidy(() => tf.add(tf.div(tf.div(m, 1 - beta1 ** this.t), denom), tf.mul(p, wd)));
+    denom.dispose();
+    p.assign(tf.tidy(() => tf.sub(p, tf.mul(update, lr))));
+    update.dispose();
   }
 }
 
@@ -80,7 +95,8 @@ export class DeviceAdamW {
  */
 export function deviceGradNorm(grads: readonly Tensor[], rule: ClipRule | null): Tensor {
   return tf.tidy(() => {
-    const squares = grads.map(blockedSumOfSquares);
+    // One gradient's temporaries at a time (a padded copy and its squares).
+    const squares = grads.map((g) => tf.tidy(() => blockedSumOfSquares(g)));
     if (rule === 'torch') return tf.sqrt(tf.sum(tf.stack(squares.map((s) => tf.square(tf.sqrt(s))))));
     return tf.sqrt(tf.addN(squares));
   });
@@ -107,7 +123,7 @@ export function clipCoefficient(norm: number, clip: { maxNorm: number; rule: Cli
   return clip.rule === 'torch' ? Math.min(1, coef) : coef < 1 ? coef : 1;
 }
 
-/** Elements exactly zero across the (clipped) gradients: Megatron's num-zeros. */
-export function deviceCountZeros(grads: readonly Tensor[]): Tensor {
-  return tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.cast(tf.equal(g, 0), 'int32')))));
+/** Elements exactly zero across the gradients clipped by `coef`: Megatron's num-zeros. */
+export function deviceCountZeros(grads: readonly Tensor[], coef = 1): Tensor {
+  return tf.tidy(() => tf.addN(grads.map((g) => tf.tidy(() => tf.sum(tf.cast(tf.equal(coef === 1 ? g : tf.mul(g, coef), 0), 'int32'))))));
 }

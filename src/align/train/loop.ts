@@ -200,15 +200,14 @@ async function deviceStep(step: number, gradientsOf: (step: number) => Promise<D
     const bad = firstNonFinite(loss, parts) ?? (Number.isFinite(gradNorm) ? null : `gradient norm is ${gradNorm}`);
     if (bad) return { stop: bad };
     const coef = clipCoefficient(gradNorm, spec.clip);
-    const clipped = coef === 1 ? g.grads : tf.tidy(() => g.grads.map((x) => tf.mul(x, coef)));
+
     const record: StepRecord = { step, loss, parts, gradNorm, lr };
     if (spec.countZeros) {
-      const zeros = deviceCountZeros(clipped);
+      const zeros = deviceCountZeros(g.grads, coef);
       record.numZeros = (await zeros.data())[0];
       zeros.dispose();
     }
-    optimizer.step(clipped, lr);
-    if (clipped !== g.grads) for (const x of clipped) x.dispose();
+    optimizer.step(g.grads, lr, coef);
     return { record };
   } finally {
     g.dispose();

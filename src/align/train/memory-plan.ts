@@ -30,6 +30,8 @@ const PER_TOKEN = { hidden: 34, ffn: 21, headKeys: 8 };
 const HEAD_PER_CLASS = 12;
 /** Copies of the largest parameter alive at once at the worst moment of a step. */
 const LARGEST_PARAM_COPIES = 4;
+/** …and while the device optimizer updates it (new m, v, p and two temporaries). */
+const DEVICE_UPDATE_COPIES = 5;
 /** Share of a backend's limit the plan fills. */
 const HEADROOM = 0.9;
 
@@ -110,7 +112,7 @@ export function estimateTraining(shape: ModelShape, backend: string, optimizer: 
     momentsOn: momentsOnDevice ? 'device' : 'host',
     activations,
     recompute,
-    device: 2 * parameters + activations + (momentsOnDevice ? moments : 0),
+    device: 2 * parameters + activations + (momentsOnDevice ? moments + DEVICE_UPDATE_COPIES * shape.largestParam * f : 0),
     deviceLimit: backend === 'wasm' ? WASM_HEAP_LIMIT : null,
     host: momentsOnDevice ? 0 : moments,
     hostLimit: os.totalmem(),
