@@ -24,6 +24,7 @@ import { loadSuite, requireFile } from '../src/align/suite.ts';
 import { BatchSource } from '../src/align/train/batches.ts';
 import { parseHyperparams, type TrainSpec } from '../src/align/train/hyperparams.ts';
 import { train } from '../src/align/train/loop.ts';
+import { mulberry32 } from '../src/align/baseline/calibrate.ts';
 import { AdamW, clipGradients } from '../src/align/train/optimizer.ts';
 import { describeEstimate, modelShape, planTraining, type ModelShape } from '../src/align/train/memory-plan.ts';
 import { modelFromConfig, modelFromConfigJson, weightMapFor } from '../src/families/registry.ts';
@@ -132,21 +133,9 @@ async function benchOnnx(files: string[], inputs: HostBatch, settings: OrtSettin
   return { forwardMsMedian: median(times), openAndFirstRunMs: firstRunMs };
 }
 
-/** Seeded uniform floats, so every run benchmarks the same numbers. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Random weights at the preset's shapes (norm weights 1, everything else ±0.02·√3 uniform), uploaded one at a time. */
+/** Seeded random weights at the preset's shapes (norm weights 1, everything else ±0.02·√3 uniform), the same every run, uploaded one at a time. */
 function randomParams(model: Model): ParamStore {
-  const random = seeded(1234);
+  const random = mulberry32(1234);
   return new ParamStore(model.specs, (put) => {
     for (const spec of model.specs) {
       const n = spec.shape.reduce((a, b) => a * b, 1);
@@ -160,7 +149,7 @@ function randomParams(model: Model): ParamStore {
 
 /** Random token batches [steps, rows, seq] in the layout the suites use, written to a temp file. */
 function randomBatches(model: Model, dir: string, steps: number, rows: number, seq: number, vocab: number): BatchSource {
-  const random = seeded(99);
+  const random = mulberry32(99);
   const ids = (len: number) => Int32Array.from({ length: steps * rows * len }, () => 1 + Math.floor(random() * (vocab - 1)));
   const shape = [steps, rows, seq];
   const tensors = [

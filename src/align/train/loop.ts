@@ -92,7 +92,7 @@ export async function train(model: Model, params: ParamStore, batches: BatchSour
 const EMPTY = new Float32Array(0);
 
 /** Up to this many bytes of gradients stay on the host between the norm and the update; the rest is read again. */
-export const HOST_GRADIENT_BYTES = 64 * 2 ** 20;
+const HOST_GRADIENT_BYTES = 64 * 2 ** 20;
 
 /** One step with clipping and AdamW on the host, one parameter at a time. */
 async function hostStep(
@@ -159,10 +159,13 @@ async function hostStep(
   return { record };
 }
 
-/** A host array the caller may write into: the cpu backend hands out its own storage, so only there is a copy made (the others already return a fresh array). */
+/**
+ * A host array the caller may write into. wasm's read is already a fresh slice of its heap; the cpu
+ * backend hands out its own storage and webgpu its cached copy, so elsewhere a copy is made.
+ */
 async function copyToHost(t: Tensor): Promise<Float32Array> {
   const data = (await t.data()) as Float32Array;
-  return tf.getBackend() === 'cpu' ? Float32Array.from(data) : data;
+  return tf.getBackend() === 'wasm' ? data : Float32Array.from(data);
 }
 
 type StepOutcome = { record: StepRecord } | { stop: string };
