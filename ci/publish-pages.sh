@@ -6,7 +6,7 @@
 #   env:   PAGES_BRANCH (default gh-pages), PAGES_REMOTE (default origin), PAGES_MESSAGE
 #
 # Starting from what the branch holds now: each run folder of the site (nightly/<night>/<suite>/<run>/)
-# replaces its namesake whole (a re-run leaves no stale files), index.html, history.jsonl and
+# replaces its namesake whole (a re-run leaves no stale files), index.html, history.jsonl, bench-history.jsonl and
 # plotly.js are replaced, night folders beyond the newest KEEP_NIGHTS are deleted, and .nojekyll
 # is added (Pages then serves the files as they are). The result is pushed as a single commit
 # with no parent, so the branch never grows past the window, with a lease on the commit read:
@@ -48,7 +48,7 @@ if [ -d "$site/nightly" ]; then
     cp -R "$run" "$pages/$rel"
   done < <(find "$site/nightly" -mindepth 3 -maxdepth 3 -type d -print0)
 fi
-for file in index.html history.jsonl plotly.js; do
+for file in index.html history.jsonl bench-history.jsonl plotly.js; do
   if [ -f "$site/$file" ]; then cp "$site/$file" "$pages/$file"; fi
 done
 touch "$pages/.nojekyll"
