@@ -11,13 +11,10 @@ import { hfBertMap } from '../weightmap/maps/hf-bert.ts';
 import { family } from './family.ts';
 import { ConfigReader } from './hf-config.ts';
 
-/** The keys BertConfig and MegatronBertConfig share, with HF's class defaults. */
-export function bertLikeConfig(json: JsonObject, file: string, modelType: string): Omit<BertConfig, 'placement' | 'lossNames' | 'nspIgnoreIndex'> {
-  const c = new ConfigReader(json, file);
-  c.oneOf('model_type', [modelType]);
-  c.oneOf('position_embedding_type', ['absolute'] as const, 'absolute');
-  const config = {
-    vocabSize: c.positive('vocab_size', 30522),
+/** The encoder's sizes as BertConfig and RobertaConfig both spell them, with HF's class defaults (the vocabulary's differs). */
+export function bertEncoderSizes(c: ConfigReader, vocabDefault: number) {
+  return {
+    vocabSize: c.positive('vocab_size', vocabDefault),
     hidden: c.positive('hidden_size', 768),
     layers: c.int('num_hidden_layers', 12),
     heads: c.positive('num_attention_heads', 12),
@@ -26,6 +23,16 @@ export function bertLikeConfig(json: JsonObject, file: string, modelType: string
     typeVocabSize: c.positive('type_vocab_size', 2),
     layerNormEps: c.float('layer_norm_eps', 1e-12),
     hiddenAct: c.activation('hidden_act', 'gelu'),
+  };
+}
+
+/** The keys BertConfig and MegatronBertConfig share, with HF's class defaults. */
+export function bertLikeConfig(json: JsonObject, file: string, modelType: string): Omit<BertConfig, 'placement' | 'lossNames' | 'nspIgnoreIndex'> {
+  const c = new ConfigReader(json, file);
+  c.oneOf('model_type', [modelType]);
+  c.oneOf('position_embedding_type', ['absolute'] as const, 'absolute');
+  const config = {
+    ...bertEncoderSizes(c, 30522),
     // HF 4.30.2 masks with finfo.min for both classes; the Megatron-vs-HF difference is confined to padded rows.
     maskFill: FLOAT32_MIN,
   };

@@ -7,6 +7,7 @@ import type { JsonObject } from '../json-file.ts';
 import { FLOAT32_MIN } from '../layers/masks.ts';
 import { robertaModel, type RobertaConfig } from '../models/roberta.ts';
 import { hfRobertaMap } from '../weightmap/maps/hf-roberta.ts';
+import { bertEncoderSizes } from './bert.ts';
 import { family } from './family.ts';
 import { ConfigReader } from './hf-config.ts';
 
@@ -20,15 +21,7 @@ function configFromHf(json: JsonObject, file: string): RobertaConfig {
     throw new InputError('untied RoBERTa decoders are not supported', { file, tensor: 'tie_word_embeddings', expected: 'true', actual: 'false' });
   }
   const config: RobertaConfig = {
-    vocabSize: c.positive('vocab_size', 50265),
-    hidden: c.positive('hidden_size', 768),
-    layers: c.int('num_hidden_layers', 12),
-    heads: c.positive('num_attention_heads', 12),
-    intermediate: c.positive('intermediate_size', 3072),
-    maxPositions: c.positive('max_position_embeddings', 512),
-    typeVocabSize: c.positive('type_vocab_size', 2),
-    layerNormEps: c.float('layer_norm_eps', 1e-12),
-    hiddenAct: c.activation('hidden_act', 'gelu'),
+    ...bertEncoderSizes(c, 50265),
     padTokenId: c.int('pad_token_id', 1),
     maskFill: FLOAT32_MIN,
   };
