@@ -28,3 +28,11 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: numbe
     return tf.div(tf.neg(tf.sum(tf.mul(picked, keep))), tf.sum(keep));
   });
 }
+
+/** A causal LM's loss: logits[:, :-1] against labels[:, 1:] (HF shifts inside the model), −100 ignored. */
+export function nextTokenLoss(logits: Tensor, labels: Tensor): Tensor {
+  const [batch, time, vocab] = logits.shape as [number, number, number];
+  const shiftedLogits = tf.slice(logits, [0, 0, 0], [batch, time - 1, vocab]);
+  const shiftedLabels = tf.slice(labels, [0, 1], [batch, time - 1]);
+  return crossEntropy(shiftedLogits, shiftedLabels, HF_IGNORE_INDEX);
+}

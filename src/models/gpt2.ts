@@ -9,7 +9,7 @@ import type { Activation } from '../layers/activations.ts';
 import type { KeyValue } from '../layers/attention.ts';
 import { embed, positionIds } from '../layers/embedding.ts';
 import { lmLogits } from '../layers/heads.ts';
-import { crossEntropy, HF_IGNORE_INDEX } from '../layers/losses.ts';
+import { nextTokenLoss } from '../layers/losses.ts';
 import { causalMaskBias, FLOAT32_MIN, paddingMaskBias } from '../layers/masks.ts';
 import { layerNorm } from '../layers/norm.ts';
 import { tap } from '../layers/taps.ts';
@@ -93,10 +93,7 @@ export function gpt2Forward(c: Gpt2Config, P: ParamLookup, batch: Batch, options
 
   let loss: Tensor = tf.scalar(Number.NaN);
   if (batch.labels) {
-    // Next-token loss: logits[:, :-1] against labels[:, 1:].
-    const shiftedLogits = tf.slice(logits, [0, 0, 0], [batchSize, time - 1, c.vocabSize]);
-    const shiftedLabels = tf.slice(batch.labels, [0, 1], [batchSize, time - 1]);
-    loss = crossEntropy(shiftedLogits, shiftedLabels, HF_IGNORE_INDEX);
+    loss = nextTokenLoss(logits, batch.labels);
     outputs.loss = loss;
   }
   return { loss, parts: {}, outputs, cache };

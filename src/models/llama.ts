@@ -10,7 +10,7 @@ import type { Activation } from '../layers/activations.ts';
 import type { KeyValue } from '../layers/attention.ts';
 import { embed, positionIds } from '../layers/embedding.ts';
 import { lmLogits } from '../layers/heads.ts';
-import { crossEntropy, HF_IGNORE_INDEX } from '../layers/losses.ts';
+import { nextTokenLoss } from '../layers/losses.ts';
 import { causalMaskBias, FLOAT32_MIN, paddingMaskBias } from '../layers/masks.ts';
 import { rmsNorm } from '../layers/norm.ts';
 import { rotaryAngles, rotaryTables, type RotaryTables } from '../layers/rotary.ts';
@@ -98,10 +98,7 @@ export function llamaForward(c: LlamaConfig, rotary: () => RotaryTables, P: Para
 
   let loss: Tensor = tf.scalar(Number.NaN);
   if (batch.labels) {
-    // Next-token loss: logits[:, :-1] against labels[:, 1:].
-    const shiftedLogits = tf.slice(logits, [0, 0, 0], [batchSize, time - 1, c.vocabSize]);
-    const shiftedLabels = tf.slice(batch.labels, [0, 1], [batchSize, time - 1]);
-    loss = crossEntropy(shiftedLogits, shiftedLabels, HF_IGNORE_INDEX);
+    loss = nextTokenLoss(logits, batch.labels);
     outputs.loss = loss;
   }
   return { loss, parts: {}, outputs, cache };
